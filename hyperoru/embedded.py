@@ -36,12 +36,15 @@ class PlatformError(RuntimeError):
 class _Child:
     name: str
     env: dict[str, str]
+    log_sink: int | None = None
     process: subprocess.Popen[bytes] | None = None
     restarts: int = 0
     next_start: float = 0.0
 
     def start(self) -> None:
-        self.process = subprocess.Popen([sys.executable, "-m", f"services.{self.name}"], env=self.env, preexec_fn=die_with_parent)
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", f"services.{self.name}"], env=self.env, stdout=self.log_sink, preexec_fn=die_with_parent
+        )
 
     def exited(self) -> int | None:
         return None if self.process is None else self.process.poll()
@@ -54,6 +57,7 @@ class Platform:
     port: int = 8080
     nats_port: int = 0
     say: Callable[[str], None] = print
+    log_sink: int | None = None  # where services' log lines go (None: this process's stdout)
     children: list[_Child] = field(default_factory=list)
     nats: NatsServer | None = None
 
@@ -72,7 +76,7 @@ class Platform:
             "GATEWAY_HOST": self.host,
             "GATEWAY_PORT": str(self.port),
         }
-        self.children = [_Child(name, env) for name in PROCESSES]
+        self.children = [_Child(name, env, self.log_sink) for name in PROCESSES]
         for child in self.children:
             child.start()
         self._wait_ready(ready_timeout)
