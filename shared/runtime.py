@@ -20,7 +20,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 import msgspec
 import nats
@@ -36,13 +36,14 @@ from nats.micro.service import Service as MicroService
 
 from shared import subjects
 from shared.context import RequestContext
-from shared.errors import AppError, Internal, Unavailable, validation_error
+from shared.errors import AppError, ErrorEnvelope, GatewayTimeout, Internal, Unavailable, from_envelope, validation_error
 from shared.messages.base import Event
 from shared.settings import Settings
 from shared.store import StoreUnavailableError
 
 log = structlog.get_logger()
 
+T = TypeVar("T")
 Handler = Callable[[Any, "RequestContext"], Awaitable[Any]]
 
 _encoder = msgspec.json.Encoder()
@@ -154,6 +155,10 @@ class Service:
     async def publish(self, subject: str, event: Event) -> None:
         await self.events.publish(subject, event)
 
+    def client(self) -> ServiceClient:
+        """A client for calling other services, valid once connected."""
+        return ServiceClient(self.nc, self.settings.request_timeout_s)
+
     async def connect(self, nc: Client | None = None) -> None:
         """Connect (or adopt a connection, as tests do) and prepare JetStream; endpoints come later."""
         if nc is None:
@@ -235,6 +240,30 @@ class Service:
             outcome=outcome,
             duration_ms=round((time.perf_counter() - started) * 1000, 3),
         )
+
+
+class ServiceClient:
+    """Calls another service's endpoint on behalf of the request being handled (same owner and request id)."""
+
+    def __init__(self, nc: Client, timeout: float) -> None:
+        self._nc = nc
+        self._timeout = timeout
+
+    async def request(self, subject: str, message: Any, reply_type: type[T], ctx: RequestContext) -> T:
+        try:
+            reply = await self._nc.request(
+                subject,
+                _encoder.encode(message),
+                timeout=self._timeout,
+                headers={subjects.REQUEST_ID_HEADER: ctx.request_id, subjects.OWNER_HEADER: ctx.owner},
+            )
+        except nats.errors.NoRespondersError:
+            raise Unavailable(f"no service is answering `{subject}` right now") from None
+        except nats.errors.TimeoutError:
+            raise GatewayTimeout(f"`{subject}` did not answer in time") from None
+        if reply.headers and ERROR_CODE_HEADER in reply.headers:
+            raise from_envelope(msgspec.json.decode(reply.data, type=ErrorEnvelope))
+        return msgspec.json.decode(reply.data, type=reply_type)
 
 
 def _as_app_error(exc: Exception) -> AppError:

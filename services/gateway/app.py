@@ -16,14 +16,14 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import msgspec
 import nats.errors
 import structlog
-from aiohttp import web
+from aiohttp import BodyPartReader, web
 from nats.aio.client import Client
 from nats.micro.request import ERROR_CODE_HEADER
 
 from services.gateway.requests import RequestBuilder
 from services.gateway.routes import ROUTES, Route
 from shared import subjects
-from shared.errors import AppError, ErrorBody, ErrorEnvelope, GatewayTimeout, Unavailable
+from shared.errors import AppError, BadRequest, ErrorBody, ErrorEnvelope, GatewayTimeout, Unavailable
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
@@ -106,8 +106,8 @@ class Forwarder:
         self._encode = msgspec.json.Encoder().encode
 
     async def handle(self, request: web.Request) -> web.Response:
-        raw = await request.read() if request.body_exists else b""
-        message = self.builder.build(raw, request.match_info, request.query)
+        raw = await _read_body(request, self.route.text_body is not None)
+        message = self.builder.build(raw, request.match_info, request.query, text_field=self.route.text_body)
         settings = request.app[SETTINGS_KEY]
         nc = request.app[NATS_KEY]
         try:
@@ -129,6 +129,19 @@ class Forwarder:
         if self.route.status == 204:
             return web.Response(status=204)
         return web.Response(status=self.route.status, body=reply.data, content_type=_JSON)
+
+
+async def _read_body(request: web.Request, upload: bool) -> bytes:
+    """The body; for upload routes a multipart form's first file (or field) is taken as the body."""
+    if not request.body_exists:
+        return b""
+    if upload and request.content_type == "multipart/form-data":
+        reader = await request.multipart()
+        async for part in reader:
+            if isinstance(part, BodyPartReader):
+                return bytes(await part.read(decode=True))
+        raise BadRequest("the multipart form has no file part")
+    return await request.read()
 
 
 async def healthz(request: web.Request) -> web.Response:

@@ -22,11 +22,12 @@ class RequestBuilder:
         self._type = message_type
         self._fields = {f.encode_name: f.type for f in msgspec.structs.fields(message_type)}
 
-    def build(self, raw_body: bytes, path: Mapping[str, str], query: Mapping[str, str]) -> Any:
+    def build(self, raw_body: bytes, path: Mapping[str, str], query: Mapping[str, str], *, text_field: str | None = None) -> Any:
+        """`text_field` names the field that takes the whole body as text (CSV uploads) instead of JSON."""
         values = self._params(path, "path")
         for name, value in self._params(query, "query").items():
             values.setdefault(name, value)
-        body = _decode_body(raw_body)
+        body = _decode_body(raw_body) if text_field is None else {text_field: _decode_text(raw_body)}
         for name in body:
             if name in path:
                 raise InvalidRequest(
@@ -63,3 +64,10 @@ def _decode_body(raw: bytes) -> dict[str, Any]:
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object", details={"field": "$"})
     return body
+
+
+def _decode_text(raw: bytes) -> str:
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise BadRequest(f"the body is not UTF-8 text (byte {exc.start})") from None

@@ -10,7 +10,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from shared import subjects
+from shared.messages.market import CandleImport, CandlesQuery, MarketQuery, SymbolsQuery
 from shared.messages.programs import ProgramCreate, ProgramList, ProgramRef, ProgramUpdate, ProgramVersionRef
+from shared.messages.runs import GuideRequest, TestRunRequest, ValidateRequest
 
 ID = r"{id:\d+}"
 
@@ -22,9 +24,19 @@ class Route:
     subject: str
     request: type
     status: int = 200
+    text_body: str | None = None  # the message field that takes the raw body (CSV uploads) instead of JSON
 
 
 ROUTES: tuple[Route, ...] = (
+    # executor: market data
+    Route("GET", "/api/programs/available-symbols", subjects.MARKET_SYMBOLS, SymbolsQuery),
+    Route("POST", "/api/programs/query-market-data", subjects.MARKET_QUERY, MarketQuery),
+    Route("GET", "/api/programs/market-data/candles", subjects.MARKET_CANDLES, CandlesQuery),
+    Route("POST", "/api/programs/market-data/import", subjects.MARKET_IMPORT, CandleImport, status=201, text_body="csv"),
+    # executor: the program language
+    Route("POST", "/api/programs/validate", subjects.LANG_VALIDATE, ValidateRequest),
+    Route("POST", "/api/programs/test-run", subjects.LANG_TEST_RUN, TestRunRequest),
+    Route("GET", "/api/programs/dev-guide", subjects.LANG_DEV_GUIDE, GuideRequest),
     # registry: programs and their versions
     Route("GET", "/api/programs", subjects.PROGRAMS_LIST, ProgramList),
     Route("POST", "/api/programs", subjects.PROGRAMS_CREATE, ProgramCreate, status=201),
