@@ -18,7 +18,6 @@ import json
 import os
 import re
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
@@ -26,16 +25,13 @@ import time
 import urllib.request
 from pathlib import Path
 
+from shared.ports import free_port
+
 from benchmarks.report import print_table
 
 TARGET_RPS = 3000
 TARGET_P99_MS = 25.0
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 BARE_APP = """

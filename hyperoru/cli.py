@@ -32,3 +32,36 @@ def up(port: int, host: str, data_dir: Path, nats_port: int, samples: bool) -> N
         run_until_signalled(platform, on_ready)
     except PlatformError as exc:
         raise click.ClickException(str(exc)) from None
+
+
+@main.command("import-candles")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--symbol", required=True, help="Symbol the candles are for, e.g. BTC.")
+@click.option("--timeframe", required=True, help="Candle timeframe: 1m 5m 15m 30m 1h 4h 1d.")
+@click.option("--data-dir", default=None, type=click.Path(path_type=Path), help="Store folder (default: DATA_DIR or .hyperoru).")
+def import_candles(file: Path, symbol: str, timeframe: str, data_dir: Path | None) -> None:
+    """Import OHLCV candles from a CSV file (columns time, open, high, low, close, volume).
+
+    Bad rows are reported with their line number and nothing of the file is stored. Importing the same
+    candles again changes nothing (one candle per symbol, timeframe and time).
+    """
+    import asyncio
+
+    from hyperoru.candles import CandleImportFailed, import_file
+    from shared.settings import SettingsError, load_settings
+
+    try:
+        settings = load_settings()
+    except SettingsError as exc:
+        raise click.ClickException(str(exc)) from None
+    if data_dir is not None:
+        import msgspec
+
+        settings = msgspec.structs.replace(settings, data_dir=str(data_dir))
+    try:
+        rows, first, last = asyncio.run(import_file(settings, file, symbol.upper(), timeframe))
+    except CandleImportFailed as exc:
+        for line in exc.lines:
+            click.echo(line, err=True)
+        raise click.ClickException(exc.summary) from None
+    click.echo(f"imported {rows} candle(s) of {symbol.upper()} {timeframe} from {first} to {last}")

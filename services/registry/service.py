@@ -6,12 +6,18 @@ from services.registry.programs import CodeChecker, Programs
 from services.registry.store import ProgramStore
 from shared import subjects
 from shared.messages.programs import ProgramCreate, ProgramList, ProgramRef, ProgramUpdate, ProgramVersionRef
+from shared.lang import Diagnostic, compile_program
 from shared.runtime import Service
 from shared.settings import Settings
 from shared.store import open_store
 
 
-async def build(settings: Settings, *, check_code: CodeChecker | None = None) -> Service:
+def compile_errors(code: str) -> list[Diagnostic]:
+    """Program code must compile to be saved: the same compiler as every run uses."""
+    return compile_program(code).errors
+
+
+async def build(settings: Settings, *, check_code: CodeChecker = compile_errors) -> Service:
     service = Service("registry", settings, description="Programs, versions, accounts, signal pools, bindings")
     store = open_store(mongodb_url=settings.mongodb_url, sqlite_path=settings.sqlite_path, mongodb_db=settings.mongodb_db)
     service.resources.push_async_callback(store.close)

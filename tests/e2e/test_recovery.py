@@ -4,7 +4,6 @@ and recover by themselves when it comes back, with no restart of anything of our
 from __future__ import annotations
 
 import asyncio
-import socket
 from pathlib import Path
 
 import aiohttp
@@ -12,14 +11,10 @@ import msgspec
 
 from services.registry.service import build as build_registry
 from shared.natsserver import NatsServer
+from shared.ports import free_port
 from shared.settings import Settings
 from tests.harness import Api, start_platform
 
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 async def wait_for_status(api: Api, path: str, status: int, timeout: float = 20.0) -> tuple[int, object]:

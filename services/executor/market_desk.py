@@ -1,0 +1,115 @@
+"""Market data as the API serves it: symbols, a snapshot with indicators, candles, CSV imports.
+
+The snapshot is computed through the same `MarketView` and indicator table that a program's `ctx`
+reads, so what a user queries is exactly what their program would see at that moment.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+
+from shared import subjects
+from shared.context import RequestContext
+from shared.errors import InvalidRequest, NotFound
+from shared.market import (
+    CsvImportError,
+    IndicatorError,
+    MarketData,
+    UnknownSymbolError,
+    compute_indicators,
+    parse_candles_csv,
+    parse_timeframe,
+)
+from shared.messages.base import Event
+from shared.messages.market import (
+    Candle,
+    CandleImport,
+    CandleImportResult,
+    CandlesImported,
+    CandleSeries,
+    CandlesQuery,
+    MarketQuery,
+    MarketSnapshot,
+    SymbolList,
+    SymbolsQuery,
+)
+from shared.timefmt import parse_time, to_iso
+
+Publish = Callable[[str, Event], Awaitable[None]]
+
+
+def checked_timeframe(timeframe: str) -> str:
+    try:
+        return parse_timeframe(timeframe)
+    except ValueError as exc:
+        raise InvalidRequest(str(exc), details={"field": "timeframe", "reason": str(exc)}) from None
+
+
+async def unknown_symbol(market: MarketData, symbol: str) -> NotFound:
+    symbols = await market.symbols()
+    return NotFound(f"unknown symbol `{symbol}`; available: {', '.join(symbols)}", details={"field": "symbol", "available": symbols})
+
+
+def _time_param(name: str, value: str | None) -> int | None:
+    if value is None:
+        return None
+    try:
+        return parse_time(value)
+    except ValueError:
+        raise InvalidRequest(f"{name}: not an ISO-8601 date or time", details={"field": name}) from None
+
+
+class MarketDesk:
+    def __init__(self, market: MarketData, publish: Publish) -> None:
+        self._market = market
+        self._publish = publish
+
+    async def symbols(self, req: SymbolsQuery, ctx: RequestContext) -> SymbolList:
+        return SymbolList(symbols=await self._market.symbols())
+
+    async def query(self, req: MarketQuery, ctx: RequestContext) -> MarketSnapshot:
+        timeframe = checked_timeframe(req.timeframe)
+        symbol = req.symbol.upper()
+        try:
+            view = await self._market.view(symbol, timeframe)
+        except UnknownSymbolError:
+            raise await unknown_symbol(self._market, symbol) from None
+        try:
+            indicators = compute_indicators(view, req.indicators)
+        except IndicatorError as exc:
+            raise InvalidRequest(str(exc), details={"field": "indicators", "reason": str(exc)}) from None
+        return MarketSnapshot(symbol=symbol, timeframe=timeframe, price=view.price, time=to_iso(view.timestamp), indicators=indicators)
+
+    async def candles(self, req: CandlesQuery, ctx: RequestContext) -> CandleSeries:
+        timeframe = checked_timeframe(req.timeframe)
+        symbol = req.symbol.upper()
+        start, end = _time_param("start", req.start), _time_param("end", req.end)
+        if start is not None and end is not None and start >= end:
+            raise InvalidRequest("start must be before end", details={"field": "start"})
+        try:
+            arrays = await self._market.candles(symbol, timeframe, start_ms=start, end_ms=end, limit=req.limit)
+        except UnknownSymbolError:
+            raise await unknown_symbol(self._market, symbol) from None
+        candles = [
+            Candle(time=to_iso(int(t)), open=float(o), high=float(h), low=float(lo), close=float(c), volume=float(v))
+            for t, o, h, lo, c, v in zip(
+                arrays.time, arrays.open, arrays.high, arrays.low, arrays.close, arrays.volume, strict=True
+            )
+        ]
+        return CandleSeries(symbol=symbol, timeframe=timeframe, candles=candles)
+
+    async def import_csv(self, req: CandleImport, ctx: RequestContext) -> CandleImportResult:
+        timeframe = checked_timeframe(req.timeframe)
+        symbol = req.symbol.upper()
+        try:
+            arrays = parse_candles_csv(req.csv)
+        except CsvImportError as exc:
+            errors = [{"line": line, "reason": reason} for line, reason in exc.errors]
+            raise InvalidRequest(f"the CSV has {len(errors)} bad row(s); nothing was imported", details={"field": "csv", "errors": errors}) from None
+        rows = await self._market.import_candles(symbol, timeframe, arrays)
+        first, last = to_iso(int(arrays.time[0])), to_iso(int(arrays.time[-1]))
+        await self._publish(
+            subjects.EVT_CANDLES_IMPORTED,
+            CandlesImported(**ctx.event_fields(), symbol=symbol, timeframe=timeframe, rows=rows, first=first, last=last),
+        )
+        return CandleImportResult(symbol=symbol, timeframe=timeframe, rows=rows, first=first, last=last)
