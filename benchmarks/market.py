@@ -21,6 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from benchmarks.report import print_table  # noqa: E402
 from shared.market import INDICATORS, CandleArrays, SqliteCandleStore, build_market_data, ensure_bundled_history  # noqa: E402
 from shared.market.registry import compute_series  # noqa: E402
 from shared.market.simulator import Simulator  # noqa: E402
@@ -38,16 +39,17 @@ def best(fn: Callable[[], object], runs: int = 3) -> float:
     return min(times)
 
 
+ROWS: list[list[str]] = []
+
+
 def row(name: str, seconds: float, target: float | None = None, note: str = "") -> None:
     verdict = "" if target is None else ("ok" if seconds < target else "SLOW")
     limit = "" if target is None else f"< {target:g} s"
-    print(f"| {name:<56} | {seconds * 1000:>9.1f} ms | {limit:>8} | {verdict:>4} | {note}")
+    ROWS.append([name, f"{seconds * 1000:9.1f} ms", limit, verdict, note])
 
 
 def main() -> None:
     sim = Simulator(42)
-    print(f"| {'benchmark':<56} | {'time':>12} | {'target':>8} | {'':>4} | note")
-    print("|" + "-" * 58 + "|" + "-" * 14 + "|" + "-" * 10 + "|------|-----")
 
     seconds = best(lambda: sim.candles("BTC", "1m", *YEAR))
     row("simulator: one year of 1m candles (525,600), BTC", seconds, 1.0)
@@ -95,6 +97,7 @@ def main() -> None:
         row("bundled history: first load into SQLite", time.perf_counter() - start, None, f"{rows:,} rows")
         seconds = best(lambda: asyncio.run(ensure_bundled_history(fresh)))
         row("bundled history: later starts (already loaded)", seconds)
+    print_table(["benchmark", "time (best)", "target", "", "note"], ROWS)
 
 
 if __name__ == "__main__":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from contextlib import AsyncExitStack
 from pathlib import Path
 
-from shared.market import CsvImportError, parse_candles_csv, parse_timeframe
+from shared.market import CandleDataError, MarketRequestError, parse_candles_csv, parse_timeframe
 from shared.market.factory import open_market_data
 from shared.settings import Settings
 from shared.timefmt import to_iso
@@ -19,17 +19,19 @@ class CandleImportFailed(Exception):
         self.lines = lines
 
 
-async def import_file(settings: Settings, file: Path, symbol: str, timeframe: str) -> tuple[int, str, str]:
+async def import_file(settings: Settings, file: Path, symbol: str, timeframe: str) -> tuple[int, int, str, str]:
     try:
         timeframe = parse_timeframe(timeframe)
     except ValueError as exc:
         raise CandleImportFailed(str(exc), []) from None
     try:
-        arrays = parse_candles_csv(file.read_bytes())
-    except CsvImportError as exc:
-        lines = [f"line {line}: {reason}" for line, reason in exc.errors]
+        arrays = parse_candles_csv(file.read_bytes(), timeframe=timeframe)
+        async with AsyncExitStack() as resources:
+            market, _ = await open_market_data(settings, resources)
+            written = await market.import_candles(symbol, timeframe, arrays)
+    except CandleDataError as exc:
+        lines = [f"{exc.where} {at}: {reason}" for at, reason in exc.errors]
         raise CandleImportFailed(f"{len(lines)} bad row(s) in {file}; nothing was imported", lines) from None
-    async with AsyncExitStack() as resources:
-        market, _ = await open_market_data(settings, resources)
-        rows = await market.import_candles(symbol, timeframe, arrays)
-    return rows, to_iso(int(arrays.time[0])), to_iso(int(arrays.time[-1]))
+    except MarketRequestError as exc:
+        raise CandleImportFailed(str(exc), []) from None
+    return len(arrays), written, to_iso(int(arrays.time[0])), to_iso(int(arrays.time[-1]))

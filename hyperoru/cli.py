@@ -59,9 +59,9 @@ def import_candles(file: Path, symbol: str, timeframe: str, data_dir: Path | Non
 
         settings = msgspec.structs.replace(settings, data_dir=str(data_dir))
     try:
-        rows, first, last = asyncio.run(import_file(settings, file, symbol.upper(), timeframe))
+        rows, written, first, last = asyncio.run(import_file(settings, file, symbol.upper(), timeframe))
     except CandleImportFailed as exc:
         for line in exc.lines:
             click.echo(line, err=True)
         raise click.ClickException(exc.summary) from None
-    click.echo(f"imported {rows} candle(s) of {symbol.upper()} {timeframe} from {first} to {last}")
+    click.echo(f"imported {rows} candle(s) of {symbol.upper()} {timeframe} from {first} to {last} ({written} new or changed)")

@@ -10,11 +10,13 @@ from collections.abc import Awaitable, Callable
 
 from shared import subjects
 from shared.context import RequestContext
-from shared.errors import InvalidRequest, NotFound
+from shared.errors import InvalidRequest, NotFound, Unavailable
 from shared.market import (
-    CsvImportError,
+    CandleDataError,
     IndicatorError,
     MarketData,
+    MarketDataUnavailableError,
+    MarketRequestError,
     UnknownSymbolError,
     compute_indicators,
     parse_candles_csv,
@@ -102,14 +104,21 @@ class MarketDesk:
         timeframe = checked_timeframe(req.timeframe)
         symbol = req.symbol.upper()
         try:
-            arrays = parse_candles_csv(req.csv)
-        except CsvImportError as exc:
-            errors = [{"line": line, "reason": reason} for line, reason in exc.errors]
-            raise InvalidRequest(f"the CSV has {len(errors)} bad row(s); nothing was imported", details={"field": "csv", "errors": errors}) from None
-        rows = await self._market.import_candles(symbol, timeframe, arrays)
+            arrays = parse_candles_csv(req.csv, timeframe=timeframe)
+            written = await self._market.import_candles(symbol, timeframe, arrays)
+        except CandleDataError as exc:  # CsvImportError included: every bad line, nothing stored
+            raise InvalidRequest(
+                f"the CSV has {len(exc.errors)} bad row(s); nothing was imported",
+                details={"field": "csv", "errors": exc.details()},
+            ) from None
+        except MarketRequestError as exc:
+            raise InvalidRequest(str(exc), details={"field": "csv"}) from None
+        except MarketDataUnavailableError as exc:
+            raise Unavailable(str(exc)) from None
+        rows = len(arrays)
         first, last = to_iso(int(arrays.time[0])), to_iso(int(arrays.time[-1]))
         await self._publish(
             subjects.EVT_CANDLES_IMPORTED,
-            CandlesImported(**ctx.event_fields(), symbol=symbol, timeframe=timeframe, rows=rows, first=first, last=last),
+            CandlesImported(**ctx.event_fields(), symbol=symbol, timeframe=timeframe, rows=rows, written=written, first=first, last=last),
         )
-        return CandleImportResult(symbol=symbol, timeframe=timeframe, rows=rows, first=first, last=last)
+        return CandleImportResult(symbol=symbol, timeframe=timeframe, rows=rows, written=written, first=first, last=last)

@@ -66,7 +66,8 @@ class CandleImport(Request):
 class CandleImportResult(Reply):
     symbol: str
     timeframe: str
-    rows: int
+    rows: int  # candles in the file
+    written: int  # of those, how many were new or changed (0 when the same file is imported again)
     first: str
     last: str
 
@@ -77,5 +78,6 @@ class CandlesImported(Event):
     symbol: str
     timeframe: str
     rows: int
+    written: int
     first: str
     last: str

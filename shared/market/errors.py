@@ -1,0 +1,52 @@
+"""Errors of the market-data layer, grouped by what the caller can do about them.
+
+`IndicatorError` and `UnknownSymbolError` live in `view.py` (the protocol shared with the language)
+and are re-exported here so callers import every market error from one place. The gateway maps them:
+`IndicatorError`, `CandleDataError`/`CsvImportError` -> 422 (with `.errors` as details),
+`UnknownSymbolError` -> 404, `MarketDataUnavailableError` -> 503.
+"""
+
+from __future__ import annotations
+
+from shared.market.view import IndicatorError, UnknownSymbolError
+
+__all__ = [
+    "CandleDataError",
+    "CsvImportError",
+    "IndicatorError",
+    "MarketDataUnavailableError",
+    "UnknownSymbolError",
+]
+
+_SHOWN = 20
+
+
+class CandleDataError(ValueError):
+    """Candles that break a rule (non-finite values, high below low, duplicate or misaligned times…).
+
+    `errors` lists every problem as `(position, reason)`; nothing of the rejected batch was stored.
+    """
+
+    where = "row"
+
+    def __init__(self, errors: list[tuple[int, str]], message: str | None = None) -> None:
+        self.errors = list(errors)
+        if message is None:
+            shown = "; ".join(f"{self.where} {at}: {reason}" for at, reason in self.errors[:_SHOWN])
+            more = len(self.errors) - _SHOWN
+            message = f"{len(self.errors)} bad {self.where}(s): {shown}" + (f"; … and {more} more" if more > 0 else "")
+        super().__init__(message)
+
+    def details(self) -> list[dict[str, int | str]]:
+        """JSON-able list for an error reply: `[{"line": 3, "reason": "…"}, …]`."""
+        return [{self.where: at, "reason": reason} for at, reason in self.errors]
+
+
+class CsvImportError(CandleDataError):
+    """A candle CSV file that was rejected; `errors` are `(line number, reason)`, line 1 is the header."""
+
+    where = "line"
+
+
+class MarketDataUnavailableError(RuntimeError):
+    """A market-data source cannot answer right now (network, rate limit, not preloaded); retry later."""
