@@ -13,7 +13,7 @@ from .account import AccountSnapshot, AccountView
 from .compiler import CompileResult, compile_program
 from .diagnostics import Diagnostic
 from .limits import RunLimits
-from .program import Program, Runner, RunError, RunResult
+from .program import Program, RunError, Runner, RunResult
 from .values import format_value
 
 __all__ = [

@@ -166,9 +166,7 @@ class Checker:
     def visible_names(self) -> list[str]:
         names = [name for scope in self.scopes for name in scope]
         return names + [
-            name
-            for name in self.consts
-            if self.const_index is None or self.const_order[name] < self.const_index
+            name for name in self.consts if self.const_index is None or self.const_order[name] < self.const_index
         ]
 
     def unknown_name(self, node: n.Node, name: str, assigning: bool = False) -> None:

@@ -54,7 +54,9 @@ _FLAT_CHAIN = 48
 """`else if` chains longer than this compile to flat `if`s (see `flat_if`)."""
 RETURN = "\0return"
 """Block sink: the block's value is the function's return value."""
-_SCALAR_INDICATORS = frozenset(name for name in INDICATOR_DEFAULTS if name not in INDICATOR_KEYS and name != "volume_spike")
+_SCALAR_INDICATORS = frozenset(
+    name for name in INDICATOR_DEFAULTS if name not in INDICATOR_KEYS and name != "volume_spike"
+)
 _EXACT = {NUM: "a number", STR: "a string", BOOL: "a bool", NULL: "null", ARR: "an array", MAP: "a map"}
 
 
@@ -71,7 +73,7 @@ def _described(ty: int) -> str:
 class Frag:
     """A piece of generated Python expression, its static type, and its marks (see positions.py)."""
 
-    __slots__ = ("text", "ty", "marks", "const")
+    __slots__ = ("const", "marks", "text", "ty")
 
     def __init__(self, text: str, ty: int = ANY, marks: tuple[Mark, ...] = (), const: bool = False) -> None:
         self.text = text
@@ -396,7 +398,9 @@ class FunctionCompiler:
             if stmt.op == "=":
                 receiver, index, value = self.operands([target.receiver, target.index, stmt.value])
             else:
-                receiver, index = (self.spill(frag, target, True) for frag in self.operands([target.receiver, target.index]))
+                receiver, index = (
+                    self.spill(frag, target, True) for frag in self.operands([target.receiver, target.index])
+                )
                 current = join([self.use("_index"), "(", receiver, ", ", index, ")"], ANY, target)
                 value = self.binop(stmt.op[0], self.spill(current, target, hoists), self.expr(stmt.value), stmt)
             self.emit(join([self.use("_set_index"), "(", receiver, ", ", index, ", ", value, ")"], node=target), stmt)
@@ -539,7 +543,9 @@ class FunctionCompiler:
             if left.ty == NUM and right.ty == NUM:
                 return join(["(", left, f" {op} ", right, ")"], NUM, node)
             if not (left.ty & NUM and right.ty & NUM):
-                return self.error(node, f"`{op}` needs two numbers, got {_described(left.ty)} and {_described(right.ty)}")
+                return self.error(
+                    node, f"`{op}` needs two numbers, got {_described(left.ty)} and {_described(right.ty)}"
+                )
             slow = self.use("_arith_error") + f"({op!r}, {{0}}, {{1}})"
             return self.guarded(both, [left, right], NUM, slow, NUM, node)
         if op == "+":
@@ -601,7 +607,9 @@ class FunctionCompiler:
     def never_equal(self, expr: n.Binary, left: int, right: int, negate: bool) -> None:
         if not left & right:
             always = "true" if negate else "false"
-            self.diag.warning(expr.line, expr.col, f"comparing {_described(left)} with {_described(right)} is always {always}")
+            self.diag.warning(
+                expr.line, expr.col, f"comparing {_described(left)} with {_described(right)} is always {always}"
+            )
 
     def logical(self, expr: n.Logical) -> Frag:
         left = self.bool_operand(self.expr(expr.left), expr.op, expr.left)
@@ -648,9 +656,9 @@ class FunctionCompiler:
             if args[0].const:
                 return Frag(repr(args[0].text == "None"), BOOL, const=True)
             return join(["(", args[0], " is None)"], BOOL, expr)
-        if expr.name in ("abs", "min", "max") and len(args) >= (1 if expr.name == "abs" else 2):
-            if all(arg.ty == NUM for arg in args):
-                return join([self._python_call(expr.name, args)], NUM, expr)
+        enough = len(args) >= (1 if expr.name == "abs" else 2)
+        if expr.name in ("abs", "min", "max") and enough and all(arg.ty == NUM for arg in args):
+            return join([self._python_call(expr.name, args)], NUM, expr)
         return join([self._python_call(self.use("_" + spec.helper), args)], spec.result, expr)
 
     @staticmethod
@@ -725,8 +733,8 @@ class FunctionCompiler:
         norm = self.use("_norm_ind")
         if expr.name in _SCALAR_INDICATORS:
             value = self.temp()
-            text = f"({value} if type({value} := {call}) is float and {value} == {value} else {norm}({expr.name!r}, {value}))"
-            return join([text], NUM | NULL, expr)
+            fast = f"type({value} := {call}) is float and {value} == {value}"  # a float that is not NaN
+            return join([f"({value} if {fast} else {norm}({expr.name!r}, {value}))"], NUM | NULL, expr)
         return join([f"{norm}({expr.name!r}, {call})"], CTX_METHODS[expr.name].result, expr)
 
 
@@ -739,4 +747,3 @@ def _is_literal(expr: n.Expr) -> bool:
 
 def compile_function(out: Emitter, info: FunctionInfo, typer: Typer, diag: Diagnostics, pyname: str) -> None:
     FunctionCompiler(out, info, typer, diag, pyname).function()
-

@@ -14,13 +14,13 @@ from . import nodes as n
 from .checker import Checked, FunctionInfo, check
 from .codegen import Emitter, compile_function
 from .diagnostics import Diagnostic, Diagnostics
+from .errors import LangError
 from .infer import infer
 from .limits import Budget, RunLimits
 from .parser import parse
 from .positions import PositionMap
 from .program import Failure, Program, build_globals
 from .runtime import Runtime
-from .errors import LangError
 from .values import ARR, MAP, check_storable, static_type_of
 
 MAX_SOURCE = 500_000
@@ -124,7 +124,9 @@ def _evaluate_consts(checked: Checked, diag: Diagnostics) -> dict[str, object] |
             value = program_globals["_f_run"](CONST_LIMITS.call_depth - 1)
         except Exception as exc:  # noqa: BLE001 - reported as a diagnostic
             error = Failure(PositionMap(filename, out.info)).error(exc)
-            diag.error(error.line or const.line, error.column or const.col, f"in constant `{const.name}`: {error.message}")
+            diag.error(
+                error.line or const.line, error.column or const.col, f"in constant `{const.name}`: {error.message}"
+            )
             return None
         const.sym.value = value
         if static_type_of(value) in (ARR, MAP):

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from math import isnan
 from typing import Any, ClassVar
 
 from shared.market.view import MarketView, UnknownSymbolError
@@ -89,7 +90,7 @@ class Market(Host):
 
     def get_price(self) -> float:
         price = self.view.price
-        if type(price) is float and price == price:
+        if type(price) is float and not isnan(price):
             return price  # type: ignore[no-any-return]
         return _required_number(price, f"the price of {self.view.symbol}")
 
@@ -143,8 +144,19 @@ class Ctx(Market):
     """The `ctx` of one runner: the market view of the run plus account, params, state and orders."""
 
     __slots__ = (
-        "account", "params", "state", "trigger", "orders", "logs", "hold_reason", "dropped_logs",
-        "params_run", "state_run", "trigger_run", "max_orders", "max_logs",
+        "account",
+        "dropped_logs",
+        "hold_reason",
+        "logs",
+        "max_logs",
+        "max_orders",
+        "orders",
+        "params",
+        "params_run",
+        "state",
+        "state_run",
+        "trigger",
+        "trigger_run",
     )  # fmt: skip
     type_name = "ctx"
     FIELDS: ClassVar[dict[str, Spec]] = CTX_FIELDS
@@ -186,13 +198,13 @@ class Ctx(Market):
 
     def get_balance(self) -> float:
         balance = self.account.balance
-        if type(balance) is float and balance == balance:
+        if type(balance) is float and not isnan(balance):
             return balance
         return _required_number(balance, "the account balance")
 
     def get_equity(self) -> float:
         equity = self.account.equity
-        if type(equity) is float and equity == equity:
+        if type(equity) is float and not isnan(equity):
             return equity
         return _required_number(equity, "the account equity")
 
@@ -218,9 +230,9 @@ class Ctx(Market):
 
     def market(self, symbol: object, timeframe: object = None) -> Market:
         if type(symbol) is not str:
-            raise LangError(f"ctx.market needs a symbol string like \"ETH\", got {a_type(symbol)}")
+            raise LangError(f'ctx.market needs a symbol string like "ETH", got {a_type(symbol)}')
         if timeframe is not None and type(timeframe) is not str:
-            raise LangError(f"ctx.market needs a timeframe string like \"4h\", got {a_type(timeframe)}")
+            raise LangError(f'ctx.market needs a timeframe string like "4h", got {a_type(timeframe)}')
         try:
             view = self.view.market(symbol, timeframe)  # type: ignore[arg-type]
         except UnknownSymbolError:
@@ -291,7 +303,9 @@ class Ctx(Market):
         name = self._symbol("close", symbol)
         held = self.account.position(name)
         size = host_number(held.get("size"), "the position size") if held else None
-        self._record({"action": "close", "symbol": name, "quantity": size or 0.0, "reason": self._reason("close", reason)})
+        self._record(
+            {"action": "close", "symbol": name, "quantity": size or 0.0, "reason": self._reason("close", reason)}
+        )
 
     def hold(self, reason: object = None) -> None:
         text = self._reason("hold", reason)

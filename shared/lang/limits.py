@@ -54,7 +54,7 @@ def _count(n: float) -> str:
 class Budget:
     """Enforces one run's limits. One instance per runner, reset at the start of every run."""
 
-    __slots__ = ("limits", "globals", "granted", "data_left", "tick", "deadline", "started", "first_chunk")
+    __slots__ = ("data_left", "deadline", "first_chunk", "globals", "granted", "limits", "started", "tick")
 
     def __init__(self, limits: RunLimits, program_globals: dict[str, Any]) -> None:
         self.limits = limits
@@ -107,8 +107,7 @@ class Budget:
         self.data_left -= units
         if self.data_left < 0:
             raise LimitError(
-                f"memory limit exceeded (the run created more than {_count(self.limits.memory)} "
-                "values and characters)"
+                f"memory limit exceeded (the run created more than {_count(self.limits.memory)} values and characters)"
             )
         self.scan(units)
 

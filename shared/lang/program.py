@@ -245,7 +245,12 @@ class Runner:
         if orders:
             decision = orders[0]
         else:
-            decision = {"action": "hold", "symbol": self.symbol, "quantity": 0.0, "reason": ctx.hold_reason or "no order"}
+            decision = {
+                "action": "hold",
+                "symbol": self.symbol,
+                "quantity": 0.0,
+                "reason": ctx.hold_reason or "no order",
+            }
         return RunResult("ok", decision, orders, logs, budget.steps_used(), duration, None, ctx.state)
 
     def _failed(self, error: RunError) -> RunResult:

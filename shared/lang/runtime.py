@@ -28,11 +28,21 @@ import math
 import re
 from collections.abc import Callable, Iterator
 from decimal import ROUND_HALF_UP, Decimal, localcontext
+from math import isnan
 from typing import Any
 
 from .diagnostics import did_you_mean
 from .errors import LangError
-from .library import ARRAY_METHODS, BUILTINS, INDICATOR_KEYS, MAP_METHODS, STRING_METHODS, Spec, arity_ok, arity_text
+from .library import (
+    ARRAY_METHODS,
+    BUILTINS,
+    INDICATOR_KEYS,
+    MAP_METHODS,
+    STRING_METHODS,
+    Spec,
+    arity_ok,
+    arity_text,
+)
 from .limits import Budget, RunLimits
 from .values import Host, a_type, equal, format_number, format_value
 
@@ -185,7 +195,7 @@ def host_number(value: object, what: str) -> float | None:
     numpy scalars and ints become floats; NaN means "no value" and becomes null.
     """
     if type(value) is float:
-        return value if value == value else None  # type: ignore[return-value]
+        return None if isnan(value) else value  # type: ignore[return-value,arg-type]
     if value is None or isinstance(value, bool):
         if value is None:
             return None
@@ -194,7 +204,7 @@ def host_number(value: object, what: str) -> float | None:
         number = float(value)  # type: ignore[arg-type]
     except (TypeError, ValueError):
         raise LangError(f"{what} is not a number") from None
-    return number if number == number else None
+    return None if isnan(number) else number
 
 
 def norm_indicator(name: str, value: object) -> object:

@@ -240,7 +240,8 @@ def copy_value(value: object, depth: int = 0) -> object:
     if kind is list:
         if depth >= MAX_DEPTH:
             raise too_deep()
-        return [copy_value(item, depth + 1) if type(item) is dict or type(item) is list else item for item in value]  # type: ignore[attr-defined]
+        items: list[object] = value  # type: ignore[assignment]
+        return [copy_value(item, depth + 1) if type(item) is dict or type(item) is list else item for item in items]
     return value
 
 

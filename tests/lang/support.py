@@ -5,7 +5,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from shared.lang import AccountSnapshot, CompileResult, RunError, RunLimits, RunResult, compile_program
+from shared.lang import (
+    AccountSnapshot,
+    CompileResult,
+    RunError,
+    RunLimits,
+    RunResult,
+    compile_program,
+)
 from shared.market.view import IndicatorError, UnknownSymbolError
 
 

@@ -120,13 +120,15 @@ def test_array_mutating_methods() -> None:
 
 
 def test_map_remove_returns_the_removed_value() -> None:
-    assert evaluate("[m.remove(\"a\"), m.remove(\"zz\"), m]", "let m = #{a: 1, b: 2};") == [1.0, None, {"b": 2.0}]
+    assert evaluate('[m.remove("a"), m.remove("zz"), m]', "let m = #{a: 1, b: 2};") == [1.0, None, {"b": 2.0}]
 
 
 def test_methods_work_on_values_of_unknown_type() -> None:
     from tests.lang.support import run
 
-    result = run('fn id(x) { x } fn run(ctx) { ctx.log([id([1, 2]).len(), id("abc").upper(), id(#{a: 1}).get("a", 0)]); }')
+    result = run(
+        'fn id(x) { x } fn run(ctx) { ctx.log([id([1, 2]).len(), id("abc").upper(), id(#{a: 1}).get("a", 0)]); }'
+    )
     assert result.logs == ['[2, "ABC", 1]']
 
 

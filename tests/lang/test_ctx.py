@@ -67,10 +67,13 @@ MEMBERS = [
     ("C.stoch()", {"k": 80.0, "d": 75.0}),
     ("C.volume_spike()", True),
     ("C.volume_spike(10, 3)", False),
-    ("C.candles(2)", [
-        {"time": "2024-01-01T22:00:00Z", "open": 23.0, "high": 24.0, "low": 22.5, "close": 23.5, "volume": 220.0},
-        {"time": "2024-01-01T23:00:00Z", "open": 24.0, "high": 25.0, "low": 23.5, "close": 24.5, "volume": 230.0},
-    ]),  # fmt: skip
+    (
+        "C.candles(2)",
+        [
+            {"time": "2024-01-01T22:00:00Z", "open": 23.0, "high": 24.0, "low": 22.5, "close": 23.5, "volume": 220.0},
+            {"time": "2024-01-01T23:00:00Z", "open": 24.0, "high": 25.0, "low": 23.5, "close": 24.5, "volume": 230.0},
+        ],
+    ),
     ("C.candles(0)", []),
     ("C.candles(3).len()", 3.0),
     ("C.candles(5)[-1].close", 24.5),
@@ -188,12 +191,22 @@ def test_market_view_of_ctx_is_not_ctx() -> None:
 
 DECISIONS = [
     ('ctx.buy("BTC", 0.01)', {"action": "buy", "symbol": "BTC", "quantity": 0.01, "reason": None}),
-    ('ctx.sell("ETH", 2, "take profit")', {"action": "sell", "symbol": "ETH", "quantity": 2.0, "reason": "take profit"}),
+    (
+        'ctx.sell("ETH", 2, "take profit")',
+        {"action": "sell", "symbol": "ETH", "quantity": 2.0, "reason": "take profit"},
+    ),
     (
         'ctx.buy("BTC", 1, #{reason: "breakout", take_profit: 120, stop_loss: 90, leverage: 3})',
-        {"action": "buy", "symbol": "BTC", "quantity": 1.0, "reason": "breakout", "take_profit": 120.0,
-         "stop_loss": 90.0, "leverage": 3.0},
-    ),  # fmt: skip
+        {
+            "action": "buy",
+            "symbol": "BTC",
+            "quantity": 1.0,
+            "reason": "breakout",
+            "take_profit": 120.0,
+            "stop_loss": 90.0,
+            "leverage": 3.0,
+        },
+    ),
     ('ctx.buy("BTC", 1, #{stop_loss: null})', {"action": "buy", "symbol": "BTC", "quantity": 1.0, "reason": None}),
     ('ctx.close("BTC")', {"action": "close", "symbol": "BTC", "quantity": 0.5, "reason": None}),
     ('ctx.close("ETH", "flat")', {"action": "close", "symbol": "ETH", "quantity": 0.0, "reason": "flat"}),
@@ -219,7 +232,7 @@ def test_all_orders_and_logs_come_back_and_the_first_order_decides() -> None:
 
 
 ORDER_ERRORS = [
-    ('ctx.buy(1, 1)', "ctx.buy needs a symbol string like \"BTC\" first, got 1"),
+    ("ctx.buy(1, 1)", 'ctx.buy needs a symbol string like "BTC" first, got 1'),
     ('ctx.buy("", 1)', 'ctx.buy needs a symbol string like "BTC" first, got ""'),
     ('ctx.buy("BTC", 0)', "ctx.buy needs a positive quantity, got 0"),
     ('ctx.sell("BTC", -1)', "ctx.sell needs a positive quantity, got -1"),
@@ -233,7 +246,7 @@ ORDER_ERRORS = [
     ("ctx.close(null)", 'ctx.close needs a symbol string like "BTC" first, got null'),
     ('ctx.close("BTC", 1)', "ctx.close: the reason must be a string, got a number"),
     ("ctx.hold(1)", "ctx.hold: the reason must be a string, got a number"),
-    ('ctx.position(1)', "ctx.position needs a symbol string, got a number"),
+    ("ctx.position(1)", "ctx.position needs a symbol string, got a number"),
 ]
 
 
@@ -261,9 +274,9 @@ def test_params_and_state_arrive_as_language_values() -> None:
 
 
 def test_state_is_written_back_only_on_success() -> None:
-    good = run("fn run(ctx) { ctx.state.count = ctx.state.get(\"count\", 0) + 1; }", state={"count": 1})
+    good = run('fn run(ctx) { ctx.state.count = ctx.state.get("count", 0) + 1; }', state={"count": 1})
     assert good.state == {"count": 2.0}
-    bad = run('fn run(ctx) { ctx.state.count = 5; ctx.state.zzz; }', state={"count": 1})
+    bad = run("fn run(ctx) { ctx.state.count = 5; ctx.state.zzz; }", state={"count": 1})
     assert bad.status == "error"
     assert bad.state == {"count": 1}
 
@@ -300,6 +313,53 @@ def test_bad_params_are_an_error_result_not_an_exception() -> None:
 def test_missing_params_state_and_trigger_default_to_empty_maps() -> None:
     from shared.lang import compile_program
 
-    program = compile_program("fn run(ctx) { ctx.log([ctx.params, ctx.state, ctx.trigger.type, ctx.balance]); }").program
+    program = compile_program(
+        "fn run(ctx) { ctx.log([ctx.params, ctx.state, ctx.trigger.type, ctx.balance]); }"
+    ).program
     assert program is not None
     assert program.run(FakeView()).logs == ['[#{}, #{}, "manual", 10000]']
+
+
+class _Ambiguous:
+    """Like a numpy array: has no single truth value."""
+
+    def __bool__(self) -> bool:
+        raise ValueError("ambiguous")
+
+
+HOST_FAULTS = [
+    ('ctx.market("ETH", 4)', FakeView(), None, 'ctx.market needs a timeframe string like "4h", got a number'),
+    ("ctx.macd()", FakeView(indicators={"macd": 1.5}), None, "indicator `macd` returned float, not a map"),
+    (
+        "ctx.volume_spike()",
+        FakeView(indicators={"volume_spike": _Ambiguous()}),
+        None,
+        "indicator `volume_spike` did not return a bool",
+    ),
+    ("ctx.rsi()", FakeView(indicators={"rsi": "high"}), None, "indicator `rsi` is not a number"),
+    ("ctx.price", FakeView(price=None), None, "the price of BTC is not available"),  # type: ignore[arg-type]
+    ("ctx.balance", FakeView(), AccountSnapshot(balance="lots"), "the account balance is not a number"),  # type: ignore[arg-type]
+    ("ctx.equity", FakeView(), AccountSnapshot(equity=None), "the account equity is not available"),  # type: ignore[arg-type]
+]
+
+
+@pytest.mark.parametrize(("expression", "view", "account", "message"), HOST_FAULTS, ids=[row[3] for row in HOST_FAULTS])
+def test_unusable_host_data_is_a_runtime_error(
+    expression: str, view: FakeView, account: AccountSnapshot | None, message: str
+) -> None:
+    assert run_error(f"fn run(ctx) {{ ctx.log({expression}); }}", view=view, account=account).message == message
+
+
+def test_host_numbers_of_other_numeric_types_are_accepted() -> None:
+    result = run(
+        "fn run(ctx) { ctx.log([ctx.price, ctx.balance, ctx.equity]); }",
+        view=FakeView(price=7),
+        account=AccountSnapshot(balance=3, equity=4),
+    )  # type: ignore[arg-type]
+    assert result.logs == ["[7, 3, 4]"]
+
+
+def test_reassigning_run_parameter_makes_member_access_checked_at_run_time() -> None:
+    result = run("fn run(ctx) { let keep = ctx; ctx = #{price: 5}; ctx.price = 6; keep.log(ctx.price); }")
+    assert result.logs == ["6"]
+    assert run_error("fn run(ctx) { ctx = 1; ctx.log(1); }").message == "a number has no method `log`"

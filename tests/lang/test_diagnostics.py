@@ -24,11 +24,17 @@ ERRORS = [
     ("fn run(ctx) { let = 1; }", 1, 19, "expected a variable name, found `=`"),
     ("fn run(ctx) { let x; }", 1, 20, "`let x` needs a value: `let x = ...;`"),
     ("fn run(ctx) { let if = 1; }", 1, 19, "`if` is a reserved word and cannot be used as a variable name"),
-    ("fn run(ctx) { ctx.buy(\"BTC\", 1 }", 1, 32, "expected `,` between arguments, found `}`"),
+    ('fn run(ctx) { ctx.buy("BTC", 1 }', 1, 32, "expected `,` between arguments, found `}`"),
     ("fn run(ctx) { let a = [1, 2; }", 1, 28, "expected `,` between array elements, found `;`"),
     ("fn run(ctx) { let m = #{a 1}; }", 1, 27, "expected `:` after the key `a`"),
     ("fn run(ctx) { let m = #{1: 2}; }", 1, 25, 'expected a key (a name or "text"), found number `1`'),
     ("fn run(ctx) { let m = #{a: 1, a: 2}; }", 1, 31, "duplicate key `a` in map"),
+    (
+        "fn run(ctx) { let a = [" + "0, " * 100_001 + "]; }",
+        1,
+        23,
+        "array literal too large (more than 100,000 elements)",
+    ),
     ("fn run(ctx) { let m = {a: 1}; }", 1, 23, "unexpected `{` — a map literal is written `#{ key: value }`"),
     ("fn run(ctx) { if 1 < 2 < 3 { } }", 1, 24, "comparisons cannot be chained; combine them with `&&`"),
     ("fn run(ctx) { let a = 1 == 1 == 1; }", 1, 30, "comparisons cannot be chained"),
@@ -88,7 +94,12 @@ ERRORS = [
     ("const X = ctx.price; fn run(ctx) { }", 1, 11, "unknown variable `ctx`"),
     ("const X = 1 / 0; fn run(ctx) { }", 1, 13, "in constant `X`: division by zero"),
     ("const X = [1][5]; fn run(ctx) { }", 1, 14, "in constant `X`: index 5 is out of range"),
-    ("const X = if true { while true { } 1 } else { 2 }; fn run(ctx) { }", 1, 21, "in constant `X`: step limit exceeded"),
+    (
+        "const X = if true { while true { } 1 } else { 2 }; fn run(ctx) { }",
+        1,
+        21,
+        "in constant `X`: step limit exceeded",
+    ),
     # identifiers may not start with `_`
     ("fn run(ctx) { let _x = 1; }", 1, 19, "names may not start with `_`: `_x`"),
     ("fn _f() { } fn run(ctx) { }", 1, 4, "names may not start with `_`: `_f`"),
@@ -102,7 +113,12 @@ ERRORS = [
     ("fn run(ctx) { __import__(1); }", 1, 15, "names may not start with `_`: `__import__`"),
     # static types
     ('fn run(ctx) { let x = "a" - 1; }', 1, 27, "`-` needs two numbers, got a string and a number"),
-    ('fn run(ctx) { let x = "a" + 1; }', 1, 27, "`+` needs two numbers or two strings, got a string and a number — convert"),
+    (
+        'fn run(ctx) { let x = "a" + 1; }',
+        1,
+        27,
+        "`+` needs two numbers or two strings, got a string and a number — convert",
+    ),
     ("fn run(ctx) { let x = [1] < 2; }", 1, 27, "`<` needs two numbers or two strings, got an array and a number"),
     ("fn run(ctx) { let x = true > false; }", 1, 28, "`>` needs two numbers or two strings, got a bool and a bool"),
     ("fn run(ctx) { if 1 { } }", 1, 18, "a condition must be true or false, got a number"),
@@ -152,7 +168,12 @@ WARNINGS = [
     ("fn run(ctx) { let x = true; if x == 1 { } }", 1, 34, "comparing a bool with a number is always false"),
     ("fn run(ctx) { let x = true; if x != null { } }", 1, 34, "comparing a bool with null is always true"),
     ("fn run(ctx) { for i in 0..2 { break; ctx.log(i); } }", 1, 38, "unreachable code"),
-    ("fn run(ctx) { let x = 1; let x = 2; ctx.log(x); }", 1, 30, "`x` is declared again; the one from line 1 is hidden"),
+    (
+        "fn run(ctx) { let x = 1; let x = 2; ctx.log(x); }",
+        1,
+        30,
+        "`x` is declared again; the one from line 1 is hidden",
+    ),
     ('fn run(ctx) { let x = 1; if x == "1" { } }', 1, 31, "comparing a number with a string is always false"),
 ]
 

@@ -32,7 +32,7 @@ HOSTILE = [
     ("fn run(ctx) { let x = 0..=1e300; }", "limit", "array too large"),
     ("fn run(ctx) { ctx.candles(1e12); }", "limit", "array too large"),
     ("fn run(ctx) { let a = [0]; while true { a.push(a.len()); } }", "limit", "array too large"),
-    ('fn run(ctx) { let m = #{}; let i = 0; while true { m[str(i)] = i; i += 1; } }', "limit", "map too large"),
+    ("fn run(ctx) { let m = #{}; let i = 0; while true { m[str(i)] = i; i += 1; } }", "limit", "map too large"),
     ('fn run(ctx) { let s = "bomb"; while true { s += s; } }', "limit", "string too long"),
     ('fn run(ctx) { let s = "x"; for i in 0..40 { s = s + s; } }', "limit", "string too long"),
     ('fn run(ctx) { let s = ","; for i in 0..17 { s += s; } s.split(","); }', "limit", "array too large"),
@@ -42,14 +42,18 @@ HOSTILE = [
     ("fn run(ctx) { let a = []; a.push(a); ctx.log(a); }", "limit", "nested too deeply"),
     ("fn run(ctx) { let a = #{}; a.me = a; ctx.state.x = a; }", "runtime", "nested too deeply"),
     (
-        "fn run(ctx) { let big = []; for i in 0..100000 { big.push(i); } let all = [];"
-        " for i in 0..100000 { all.push(big.slice(0)); } }",
+        (
+            "fn run(ctx) { let big = []; for i in 0..100000 { big.push(i); } let all = [];"
+            " for i in 0..100000 { all.push(big.slice(0)); } }"
+        ),
         "limit",
         "memory limit exceeded",
     ),
     (
-        'fn run(ctx) { let s = "x"; for i in 0..19 { s += s; } let keep = [];'
-        " for i in 0..100000 { keep.push(s + str(i)); } }",
+        (
+            'fn run(ctx) { let s = "x"; for i in 0..19 { s += s; } let keep = [];'
+            " for i in 0..100000 { keep.push(s + str(i)); } }"
+        ),
         "limit",
         "memory limit exceeded",
     ),
@@ -63,9 +67,9 @@ HOSTILE = [
     ("fn run(ctx) { [].__class__.__mro__; }", "compile", "names may not start with `_`"),
     ("fn run(ctx) { ctx.candles.__self__; }", "compile", "names may not start with `_`"),
     ("fn run(ctx) { ctx.__init__(); }", "compile", "names may not start with `_`"),
-    ("fn run(ctx) { ctx.__getattribute__(\"view\"); }", "compile", "names may not start with `_`"),
+    ('fn run(ctx) { ctx.__getattribute__("view"); }', "compile", "names may not start with `_`"),
     ("fn run(ctx) { let __builtins__ = 1; }", "compile", "names may not start with `_`"),
-    ("fn run(ctx) { __import__(\"os\"); }", "compile", "names may not start with `_`"),
+    ('fn run(ctx) { __import__("os"); }', "compile", "names may not start with `_`"),
     ("fn run(ctx) { let x = _S; }", "compile", "names may not start with `_`"),
     ("fn run(ctx) { _refill(); }", "compile", "names may not start with `_`"),
     ("fn run(ctx) { let m = #{__class__: 1}; }", "compile", "names may not start with `_`"),
@@ -101,7 +105,7 @@ HOSTILE = [
     ("fn run(ctx) { #{}.setdefault(1); }", "compile", "unknown method `setdefault`"),
     ("fn run(ctx) { #{}.update(#{}); }", "compile", "unknown method `update`"),
     ("fn run(ctx) { [].clear(); }", "compile", "unknown method `clear`"),
-    ('fn id(x) { x } fn run(ctx) { id(#{}).len.x; }', "runtime", "map has no key `len`"),
+    ("fn id(x) { x } fn run(ctx) { id(#{}).len.x; }", "runtime", "map has no key `len`"),
     # Python builtins and statements do not exist
     ('fn run(ctx) { eval("1"); }', "compile", "unknown function `eval`"),
     ('fn run(ctx) { exec("1"); }', "compile", "unknown function `exec`"),
@@ -119,13 +123,15 @@ HOSTILE = [
     ("fn run(ctx) { let x = 1; x.y.z = 2; }", "compile", "cannot read field `y` of a number"),
     # program names never become Python names
     (
-        "fn run(ctx) { let import = 1; let class = 2; let lambda = 3; let None = 4; let True = 5; let self = 6;"
-        " let print = 7; let type = 8; let float = 9; let S = 10; let d = 11; let t1 = 12;"
-        " ctx.log(import + class + lambda + None + True + self + print + type + float + S + d + t1); }",
+        (
+            "fn run(ctx) { let import = 1; let class = 2; let lambda = 3; let None = 4; let True = 5; let self = 6;"
+            " let print = 7; let type = 8; let float = 9; let S = 10; let d = 11; let t1 = 12;"
+            " ctx.log(import + class + lambda + None + True + self + print + type + float + S + d + t1); }"
+        ),
         "ok",
         "",
     ),
-    ('fn run(ctx) { let s = "\'); import os; (\'"; ctx.log(s); }', "ok", ""),
+    ("fn run(ctx) { let s = \"'); import os; ('\"; ctx.log(s); }", "ok", ""),
     ('fn run(ctx) { let s = "\\"\\"\\"; __import__(\'os\') #"; ctx.log(s); }', "ok", ""),
     ("fn None() { 1 } fn lambda() { 2 } fn run(ctx) { ctx.log(None() + lambda()); }", "ok", ""),
     # lookalikes and junk bytes are not identifiers
@@ -174,7 +180,9 @@ def assert_generated_code_is_confined(python_source: str) -> None:
     classes, subscripts only with constant keys, and every name either mangled or a known helper."""
     tree = ast.parse(python_source)
     for node in ast.walk(tree):
-        assert not isinstance(node, ast.Attribute | ast.Import | ast.ImportFrom | ast.Lambda | ast.ClassDef), ast.dump(node)
+        assert not isinstance(node, ast.Attribute | ast.Import | ast.ImportFrom | ast.Lambda | ast.ClassDef), ast.dump(
+            node
+        )
         assert not isinstance(node, ast.Try | ast.With | ast.Raise | ast.Delete | ast.Yield | ast.Await), ast.dump(node)
         if isinstance(node, ast.Subscript):
             assert isinstance(node.slice, ast.Constant) and isinstance(node.slice.value, str)

@@ -19,7 +19,7 @@ def examples(path: Path = SPEC) -> list[str]:
     """Code blocks of a markdown file that are whole programs."""
     if not path.exists():
         return []
-    blocks = re.findall(r"^```(\w*)\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.S | re.M)
+    blocks = re.findall(r"^```(\w*)\n(.*?)^```", path.read_text(encoding="utf-8"), flags=re.DOTALL | re.MULTILINE)
     return [block for tag, block in blocks if not tag and "fn run(" in block and "program   =" not in block]
 
 

@@ -81,21 +81,51 @@ def test_runaway_recursion_is_contained() -> None:
 
 SIZE_LIMITS = [
     # (fits, too big, message)
-    ("let a = []; for i in 0..10 { a.push(i); }", "let a = []; for i in 0..11 { a.push(i); }", "array too large (more than 10 elements)"),
-    ("let m = #{}; for i in 0..10 { m[str(i)] = i; }", "let m = #{}; for i in 0..11 { m[str(i)] = i; }", "map too large (more than 10 elements)"),
-    ("let m = #{}; for i in 0..10 { m.k = i; }", "let m = #{}; for i in 0..11 { m[\"k\" + str(i)] = 1; }", "map too large"),
+    (
+        "let a = []; for i in 0..10 { a.push(i); }",
+        "let a = []; for i in 0..11 { a.push(i); }",
+        "array too large (more than 10 elements)",
+    ),
+    (
+        "let m = #{}; for i in 0..10 { m[str(i)] = i; }",
+        "let m = #{}; for i in 0..11 { m[str(i)] = i; }",
+        "map too large (more than 10 elements)",
+    ),
+    (
+        "let m = #{}; for i in 0..10 { m.k = i; }",
+        'let m = #{}; for i in 0..11 { m["k" + str(i)] = 1; }',
+        "map too large",
+    ),
     ("let r = 0..10;", "let r = 0..11;", "array too large (more than 10 elements)"),
     ("let r = 1..=10;", "let r = 0..=10;", "array too large (more than 10 elements)"),
-    ('let s = "aaaaaaaaaa" + "bbbbbbbbbb";', 'let s = "aaaaaaaaaa" + "bbbbbbbbbbc";', "string too long (more than 20 characters)"),
+    (
+        'let s = "aaaaaaaaaa" + "bbbbbbbbbb";',
+        'let s = "aaaaaaaaaa" + "bbbbbbbbbbc";',
+        "string too long (more than 20 characters)",
+    ),
     ('let s = "aaaaaaaaaa"; s += s;', 'let s = "aaaaaaaaaaa"; s += s;', "string too long (more than 20 characters)"),
-    ('let s = str([1, 2, 3, 4, 5, 6]);', 'let s = str([1, 2, 3, 4, 5, 6, 7]);', "string too long"),
-    ('let s = "aaaaaaaaaaaaaaaaaaaa".upper();', 'let s = "ß" + "aaaaaaaaaaaaaaaaaaa"; s = s.upper();', "string too long"),
-    ('let p = "a,b,c,d,e,f,g,h,i,j".split(",");', 'let p = "a,b,c,d,e,f,g,h,i,j,k".split(",");', "array too large (more than 10 elements)"),
+    (
+        "let s = str([1, 2, 3, 4, 5, 6]);",
+        "let s = str([1, 2, 3, 4, 5, 6, 7]);",
+        "string too long (the printed value is longer than the string limit)",
+    ),
+    (
+        'let s = "aaaaaaaaaaaaaaaaaaaa".upper();',
+        'let s = "ß" + "aaaaaaaaaaaaaaaaaaa"; s = s.upper();',
+        "string too long",
+    ),
+    (
+        'let p = "a,b,c,d,e,f,g,h,i,j".split(",");',
+        'let p = "a,b,c,d,e,f,g,h,i,j,k".split(",");',
+        "array too large (more than 10 elements)",
+    ),
     ("let c = ctx.candles(10);", "let c = ctx.candles(11);", "array too large (more than 10 elements)"),
 ]
 
 
-@pytest.mark.parametrize(("fits", "too_big", "message"), SIZE_LIMITS, ids=[row[2][:30] + " " + row[1][:30] for row in SIZE_LIMITS])
+@pytest.mark.parametrize(
+    ("fits", "too_big", "message"), SIZE_LIMITS, ids=[row[2][:30] + " " + row[1][:30] for row in SIZE_LIMITS]
+)
 def test_size_limits_are_checked_before_allocating(fits: str, too_big: str, message: str) -> None:
     assert outcome(f"fn run(ctx) {{ {fits} }}") == ("ok", None)
     status, error = outcome(f"fn run(ctx) {{ {too_big} }}")
@@ -130,7 +160,10 @@ def test_default_data_budget_stops_a_copying_bomb() -> None:
     }
     """
     status, error = outcome(source, RunLimits())
-    assert (status, error) == ("error", "memory limit exceeded (the run created more than 10,000,000 values and characters)")
+    assert (status, error) == (
+        "error",
+        "memory limit exceeded (the run created more than 10,000,000 values and characters)",
+    )
 
 
 def test_wall_clock_is_a_second_guard() -> None:
@@ -176,7 +209,9 @@ def test_a_value_compares_equal_to_itself_even_when_it_contains_itself() -> None
 def test_comparing_values_that_share_structure_is_metered() -> None:
     # Three references to one 100,000-element array cost nothing to build but 300,000 element
     # comparisons to compare; that work is counted, so the (here already passed) deadline stops it.
-    source = "fn run(ctx) { let x = 0..100000; let y = 0..100000; let a = [x, x, x]; let b = [y, y, y]; ctx.log(a == b); }"
+    source = (
+        "fn run(ctx) { let x = 0..100000; let y = 0..100000; let a = [x, x, x]; let b = [y, y, y]; ctx.log(a == b); }"
+    )
     assert outcome(source, RunLimits(wall_clock_s=0.0)) == ("error", "time limit exceeded (0 s)")
     assert outcome(source, RunLimits()) == ("ok", None)
 

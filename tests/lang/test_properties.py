@@ -17,8 +17,7 @@ import warnings
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-import shared.lang.codegen as codegen
-from shared.lang import RunLimits, compile_program
+from shared.lang import RunLimits, codegen, compile_program
 from shared.lang.library import ARRAY_METHODS, BUILTINS, MAP_METHODS, STRING_METHODS
 from tests.lang.support import FakeView
 from tests.lang.test_hostile import assert_generated_code_is_confined
@@ -63,7 +62,7 @@ def test_any_token_soup_compiles_to_diagnostics_not_exceptions(source: str) -> N
 
 
 @settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
-@given(st.text(alphabet="fn run(ctx){}[]#:;,.=+-*/%<>!&|\"\\ \nletifelsewhileforinreturn0123456789xyz_", max_size=400))
+@given(st.text(alphabet='fn run(ctx){}[]#:;,.=+-*/%<>!&|"\\ \nletifelsewhileforinreturn0123456789xyz_', max_size=400))
 def test_text_made_of_language_characters_compiles_to_diagnostics(source: str) -> None:
     assert_diagnostics_point_into(source, compile_program(source))
 
@@ -106,7 +105,9 @@ def expressions(draw: st.DrawFn, depth: int = 0, names: tuple[str, ...] = tuple(
         return f"{name}({', '.join(draw(sub) for _ in range(count))})"
     if kind == 4:
         name = draw(st.sampled_from(METHODS))
-        count = min((table[name].max_args or 0) for table in (ARRAY_METHODS, MAP_METHODS, STRING_METHODS) if name in table)
+        count = min(
+            (table[name].max_args or 0) for table in (ARRAY_METHODS, MAP_METHODS, STRING_METHODS) if name in table
+        )
         return f"({draw(sub)}).{name}({', '.join(draw(sub) for _ in range(count))})"
     if kind == 5:
         return f"({draw(sub)})[{draw(sub)}]"
@@ -138,7 +139,9 @@ def conditions(draw: st.DrawFn, depth: int, names: tuple[str, ...]) -> str:
 
 
 @st.composite
-def statements(draw: st.DrawFn, depth: int = 0, in_loop: bool = False, names: tuple[str, ...] = tuple(VARIABLES)) -> str:
+def statements(
+    draw: st.DrawFn, depth: int = 0, in_loop: bool = False, names: tuple[str, ...] = tuple(VARIABLES)
+) -> str:
     count = draw(st.integers(0, 3 if depth < 2 else 1))
     out: list[str] = []
     for _ in range(count):

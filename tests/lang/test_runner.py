@@ -4,7 +4,13 @@ from __future__ import annotations
 
 import msgspec
 
-from shared.lang import AccountSnapshot, RunLimits, RunResult, compile_program, format_value
+from shared.lang import (
+    AccountSnapshot,
+    RunLimits,
+    RunResult,
+    compile_program,
+    format_value,
+)
 from tests.lang.support import FakeView
 
 COUNTER = """

@@ -37,7 +37,7 @@ ERRORS = [
     ('let s = id("ab"); s[5];', "index 5 is out of range for a string of length 2", 20),
     ('let s = id("ab"); s[0] = "x";', "strings cannot be changed", 20),
     ("let n = id(5); n[0];", "cannot index a number with `[...]`", 17),
-    ('let m = id(#{last_fill: 1}); m.lastfill;', "map has no key `lastfill` — did you mean `last_fill`?", 32),
+    ("let m = id(#{last_fill: 1}); m.lastfill;", "map has no key `lastfill` — did you mean `last_fill`?", 32),
     ('let m = id(#{a: 1}); m["b"];', "map has no key `b`", 23),
     ("let m = id(#{a: 1}); m[1];", "map keys are strings, got a number", 23),
     ("let m = id(#{}); m[1] = 2;", "a map key needs a string, got a number", 19),
@@ -49,7 +49,7 @@ ERRORS = [
     ("let c = id(ctx); c.rsi;", "`ctx.rsi` is a method — call it", 20),
     ("let c = id(ctx); c.price = 1;", "cannot change `ctx.price`; it is read-only", 20),
     ("let c = id(ctx); c.state = 1;", "cannot change `ctx.state`; it is read-only", 20),
-    ("let m = id(ctx.market(\"ETH\")); m.buy(\"ETH\", 1);", "unknown market member `buy`", 34),
+    ('let m = id(ctx.market("ETH")); m.buy("ETH", 1);', "unknown market member `buy`", 34),
     ("let x = id(5); for i in x { }", "cannot loop over a number; loop over a range", 16),
     ('let x = id("abc"); for i in x { }', "cannot loop over a string", 20),
     ("let x = id(0.5); for i in 0..x { }", "the end of a range must be a whole number, got 0.5", 28),
@@ -80,7 +80,9 @@ def test_error_in_a_nested_expression_points_at_the_failing_operator() -> None:
 
 
 def test_error_inside_a_hoisted_if_expression_points_into_its_block() -> None:
-    source = "fn id(v) { v }\nfn run(ctx) {\n  let y = 1 + (if true {\n    let z = id(null);\n    z + 1\n  } else { 0 });\n}"
+    source = (
+        "fn id(v) { v }\nfn run(ctx) {\n  let y = 1 + (if true {\n    let z = id(null);\n    z + 1\n  } else { 0 });\n}"
+    )
     error = run_error(source)
     assert (error.line, error.column) == (5, 7)
 

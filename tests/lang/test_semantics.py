@@ -18,7 +18,7 @@ VALUES = [
     ("true", True),
     ("false", False),
     ("null", None),
-    ("[1, \"a\", null]", [1.0, "a", None]),
+    ('[1, "a", null]', [1.0, "a", None]),
     ("[1, 2,]", [1.0, 2.0]),
     ("[]", []),
     ('#{a: 1, "other key": [2]}', {"a": 1.0, "other key": [2.0]}),
@@ -76,7 +76,7 @@ VALUES = [
     ("3..1", []),
     ("-2..0", [-2.0, -1.0]),
     # if-expressions
-    ("if 1 > 2 { \"a\" } else { \"b\" }", "b"),
+    ('if 1 > 2 { "a" } else { "b" }', "b"),
     ("if false { 1 }", None),
     ("if false { 1 } else if true { 2 } else { 3 }", 2.0),
     ("if true { let x = 2; x * 10 } else { 0 }", 20.0),
@@ -145,7 +145,7 @@ STATEMENTS = [
     ("let s = 0; for i in 5..0 { s += 1; } s", 0.0),
     ("let n = 3; let s = 0; for i in 0..n * 2 { s += 1; } s", 6.0),
     ("let s = []; for x in [3, 4] { s.push(x * 2); } s", [6.0, 8.0]),
-    ('let s = []; for k in #{b: 1, a: 2} { s.push(k); } s', ["b", "a"]),
+    ("let s = []; for k in #{b: 1, a: 2} { s.push(k); } s", ["b", "a"]),
     ("let a = [1, 2]; for x in a { a.push(x); } a", [1.0, 2.0, 1.0, 2.0]),
     ("let m = #{a: 1}; for k in m { m.remove(k); m.z = 1; } m", {"z": 1.0}),
     ("let i = 0; while i < 10 { i += 1; } i", 10.0),
@@ -181,15 +181,30 @@ FUNCTIONS = [
     ("fn f() { let x = 1; } fn run(ctx) { ctx.state.value = f(); }", None),
     ("fn f(x) { if x { 1 } else { 2 } } fn run(ctx) { ctx.state.value = f(false); }", 2.0),
     ("fn fib(n) { if n < 2 { n } else { fib(n - 1) + fib(n - 2) } } fn run(ctx) { ctx.state.value = fib(15); }", 610.0),
-    ("fn even(n) { if n == 0 { true } else { odd(n - 1) } } fn odd(n) { if n == 0 { false } else { even(n - 1) } }"
-     " fn run(ctx) { ctx.state.value = odd(7); }", True),
+    (
+        (
+            "fn even(n) { if n == 0 { true } else { odd(n - 1) } } fn odd(n) { if n == 0 { false } else { even(n - 1) } }"
+            " fn run(ctx) { ctx.state.value = odd(7); }"
+        ),
+        True,
+    ),
     ("fn add(a) { a.push(1); } fn run(ctx) { let xs = []; add(xs); add(xs); ctx.state.value = xs; }", [1.0, 1.0]),
     ("fn f(x) { x = x + 1; x } fn run(ctx) { let y = 1; ctx.state.value = [f(y), y]; }", [2.0, 1.0]),
     ("fn price(c) { c.price } fn run(ctx) { ctx.state.value = price(ctx); }", 100.0),
-    ("fn loop_sum(n) { let s = 0; for i in 0..n { if i == 3 { return s; } s += i; } s }"
-     " fn run(ctx) { ctx.state.value = [loop_sum(2), loop_sum(10)]; }", [1.0, 3.0]),
-    ("const LIMIT = 3; const NAMES = [\"a\", \"b\"]; const BOTH = #{n: LIMIT * 2, first: NAMES[0]};"
-     " fn run(ctx) { ctx.state.value = [LIMIT, NAMES, BOTH]; }", [3.0, ["a", "b"], {"n": 6.0, "first": "a"}]),
+    (
+        (
+            "fn loop_sum(n) { let s = 0; for i in 0..n { if i == 3 { return s; } s += i; } s }"
+            " fn run(ctx) { ctx.state.value = [loop_sum(2), loop_sum(10)]; }"
+        ),
+        [1.0, 3.0],
+    ),
+    (
+        (
+            'const LIMIT = 3; const NAMES = ["a", "b"]; const BOTH = #{n: LIMIT * 2, first: NAMES[0]};'
+            " fn run(ctx) { ctx.state.value = [LIMIT, NAMES, BOTH]; }"
+        ),
+        [3.0, ["a", "b"], {"n": 6.0, "first": "a"}],
+    ),
     ("const BIG = if 2 > 1 { let x = 5; x * x } else { 0 }; fn run(ctx) { ctx.state.value = BIG; }", 25.0),
     ("const A = [1]; fn run(ctx) { A.push(2); ctx.state.value = A; }", [1.0, 2.0]),
     ("fn run(ctx) { ctx.state.value = 5 } fn later() { 1 }", 5.0),
@@ -205,7 +220,6 @@ def test_functions_and_constants(source: str, expected: object) -> None:
 
 def test_constant_collections_are_fresh_in_every_run() -> None:
     from shared.lang import compile_program
-
     from tests.lang.support import FakeView
 
     program = compile_program("const A = [1]; fn run(ctx) { A.push(2); ctx.log(A); }").program
@@ -249,7 +263,10 @@ def test_same_program_same_inputs_same_result() -> None:
 ORDER_OF_EVALUATION = [
     ("let x = 1; x += (if true { x = 10; 5 } else { 0 }); x", 6.0),
     ("let a = [1, 2]; let i = 0; a[i] += (if true { i = 1; 5 } else { 0 }); a", [6.0, 2.0]),
-    ("let m = #{k: 1}; let n = m; m.k += (if true { m = #{k: 100}; 5 } else { 0 }); [n, m]", [{"k": 6.0}, {"k": 100.0}]),
+    (
+        "let m = #{k: 1}; let n = m; m.k += (if true { m = #{k: 100}; 5 } else { 0 }); [n, m]",
+        [{"k": 6.0}, {"k": 100.0}],
+    ),
     ("let log = []; let r = [log.push(1), (if true { log.push(2); 0 } else { 0 }), log.push(3)]; log", [1.0, 2.0, 3.0]),
 ]
 
