@@ -1,7 +1,8 @@
 """Sample programs created on a platform's first start, so a newcomer has something to open and run.
 
-They are created through the public API, like any user's programs, and only when the default owner has
-no programs yet (a second start, or a user who deleted them, gets none).
+They are the dev guide's example strategies (tested to compile and run bar by bar), created through the
+public API like any user's programs, and only when the default owner has no programs yet (a second
+start, or a user who deleted them, gets none).
 """
 
 from __future__ import annotations
@@ -10,31 +11,27 @@ import json
 import urllib.request
 from typing import TYPE_CHECKING
 
+from services.executor.guide import examples
+
 if TYPE_CHECKING:
     from hyperoru.embedded import Platform
 
-SAMPLES: tuple[dict[str, str], ...] = (
-    {
-        "name": "Grid Bot",
-        "description": "Buys each time price falls one grid step below the last fill, sells one step above.",
-        "code": """// Grid: buy each time price falls one grid step below the last fill, sell one step above.
-fn run(ctx) {
-    let step = ctx.params.get("spacing", 250);
-    let qty = ctx.params.get("quantity", 0.01);
-    let last = ctx.state.get("last_fill", ctx.price);
-    if ctx.price <= last - step {
-        ctx.state.last_fill = ctx.price;
-        ctx.buy(ctx.symbol, qty, "Grid level hit");
-    } else if ctx.price >= last + step && ctx.position() != null {
-        ctx.state.last_fill = ctx.price;
-        ctx.sell(ctx.symbol, qty, "Grid level hit");
-    } else {
-        ctx.hold("between grid levels");
-    }
+NAMES = {
+    "grid": "Grid Bot",
+    "rsi_mean_reversion": "RSI Mean Reversion",
+    "sma_ema_crossover": "SMA/EMA Crossover",
+    "atr_breakout": "Breakout with ATR Stop",
+    "dca": "DCA",
 }
-""",
-    },
-)
+
+
+def samples() -> list[dict[str, str]]:
+    """One program per guide example; the description is the example's first comment line."""
+    programs = []
+    for key, code in examples().items():
+        first_line = code.splitlines()[0].removeprefix("//").strip()
+        programs.append({"name": NAMES.get(key, key), "description": first_line, "code": code})
+    return programs
 
 
 def _call(url: str, method: str = "GET", body: object = None) -> object:
@@ -48,6 +45,7 @@ def seed_samples(platform: Platform) -> None:
     programs = f"{platform.url}/api/programs/"
     if _call(f"{programs}?limit=1"):
         return
-    for sample in SAMPLES:
+    created = samples()
+    for sample in created:
         _call(programs, "POST", sample)
-    platform.say(f"created {len(SAMPLES)} sample program(s)")
+    platform.say(f"created {len(created)} sample programs: {', '.join(s['name'] for s in created)}")

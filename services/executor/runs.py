@@ -126,12 +126,12 @@ class TestRunner:
                 kind="compile", message=first.message, line=first.line, column=first.column, errors=diagnostics(compilation.errors)
             )
             return TestRunResult(status="error", error=failure, logs=[], duration_ms=0.0, steps=0, program_id=req.program_id, version=version)
+        program = compilation.program
         try:
-            view = await self._market.view(symbol, timeframe)
+            view = await self._market.view(symbol, timeframe, preload=program.markets)
         except UnknownSymbolError:
             raise await unknown_symbol(self._market, symbol) from None
         account = account_snapshot(req.account, view)
-        program = compilation.program
         run = await asyncio.to_thread(
             program.run,
             market=view,

@@ -20,6 +20,7 @@ from .limits import Budget, RunLimits
 from .parser import parse
 from .positions import PositionMap
 from .program import Failure, Program, build_globals
+from .references import market_references
 from .runtime import Runtime
 from .values import ARR, MAP, check_storable, static_type_of
 
@@ -85,7 +86,7 @@ def _compile(source: str, diag: Diagnostics) -> Program | None:
     positions = PositionMap(filename, out.info)
     used = frozenset(out.used)
     kept = {name: value for name, value in consts.items() if name in used}
-    return Program(functions, used, kept, positions, source, out.source())
+    return Program(functions, used, kept, positions, source, out.source(), market_references(tree))
 
 
 def _python_compile(out: Emitter, filename: str, diag: Diagnostics) -> CodeType | None:

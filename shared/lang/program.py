@@ -135,6 +135,7 @@ class Program:
         positions: PositionMap,
         source: str,
         python_source: str,
+        markets: tuple[tuple[str, str | None], ...] = (),
     ) -> None:
         self.functions = functions
         self.used = used
@@ -143,6 +144,8 @@ class Program:
         self.source = source
         self.python_source = python_source
         """The generated Python, for debugging the compiler."""
+        self.markets = markets
+        """`(symbol, timeframe or None)` of every `ctx.market(...)` call with literal arguments: load these before a run."""
 
     def runner(
         self,

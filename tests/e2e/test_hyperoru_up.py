@@ -75,7 +75,8 @@ def test_up_serves_ready_then_stops_leaving_no_process_and_keeps_data(tmp_path: 
         status, body = get_json(f"http://127.0.0.1:{port}/readyz")
         assert status == 200 and body["status"] == "ready"
         status, programs = get_json(f"http://127.0.0.1:{port}/api/programs/")
-        assert status == 200 and [p["name"] for p in programs] == ["Grid Bot"]  # sample data on first start
+        assert status == 200 and "Grid Bot" in [p["name"] for p in programs]  # sample data on first start
+        first_ids = sorted(p["id"] for p in programs)
     finally:
         stop(process)
     assert process.returncode == 0
@@ -85,7 +86,7 @@ def test_up_serves_ready_then_stops_leaving_no_process_and_keeps_data(tmp_path: 
     try:
         wait_for_line(second, "is up at")
         status, programs = get_json(f"http://127.0.0.1:{port}/api/programs/")
-        assert [p["id"] for p in programs] == [1]  # the first run's data, and no second seeding
+        assert sorted(p["id"] for p in programs) == first_ids  # the first run's data, and no second seeding
     finally:
         stop(second)
     assert processes_mentioning(str(data_dir)) == []
