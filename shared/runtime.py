@@ -38,6 +38,7 @@ from shared import subjects
 from shared.context import RequestContext
 from shared.errors import AppError, ErrorEnvelope, GatewayTimeout, Internal, Unavailable, from_envelope, validation_error
 from shared.messages.base import Event
+from shared.messages.health import Health, HealthQuery
 from shared.settings import Settings
 from shared.store import StoreUnavailableError
 
@@ -134,11 +135,29 @@ class Service:
         self._owns_nc = False
         self._micro: MicroService | None = None
         self._events: EventPublisher | None = None
+        self._health_checks: dict[str, Callable[[], Awaitable[None]]] = {}
         self._slots = asyncio.Semaphore(settings.max_concurrent_requests)
         self._inflight: set[asyncio.Task[None]] = set()
 
     def add(self, subject: str, request_type: type, handler: Handler) -> None:
         self._endpoints.append(_Endpoint(subject, request_type, handler))
+
+    def add_health_check(self, name: str, check: Callable[[], Awaitable[None]]) -> None:
+        """A dependency to report on at `<service>.health.check` (e.g. the store's ping)."""
+        self._health_checks[name] = check
+
+    async def _health(self, request: HealthQuery, ctx: RequestContext) -> Health:
+        async def run(check: Callable[[], Awaitable[None]]) -> str:
+            try:
+                await asyncio.wait_for(check(), timeout=0.8)
+            except Exception as exc:  # any failure of a dependency is "not ready", never a crash
+                return "unavailable" if isinstance(exc, StoreUnavailableError | TimeoutError) else "error"
+            return "ok"
+
+        names = list(self._health_checks)
+        results = await asyncio.gather(*(run(self._health_checks[name]) for name in names))
+        checks = dict(zip(names, results, strict=True))
+        return Health(status="ok" if all(r == "ok" for r in results) else "degraded", checks=checks)
 
     @property
     def nc(self) -> Client:
@@ -174,7 +193,7 @@ class Service:
         self._micro = await add_service(
             self.nc, name=self.name, version=self.version, description=self.description, queue_group=self.name
         )
-        for endpoint in self._endpoints:
+        for endpoint in [*self._endpoints, _Endpoint(subjects.health(self.name), HealthQuery, self._health)]:
             await self._micro.add_endpoint(
                 name=endpoint.subject.replace(".", "-"), subject=endpoint.subject, handler=self._wrap(endpoint)
             )

@@ -41,6 +41,11 @@ EVT_PROGRAM_DELETED: Final = "evt.registry.program.deleted"
 EVT_CANDLES_IMPORTED: Final = "evt.executor.candles.imported"
 
 
+def health(service: str) -> str:
+    """The endpoint every service serves to say whether its dependencies (its store) answer."""
+    return f"{service}.health.check"
+
+
 def ping(service: str) -> str:
     """The `nats.micro` discovery subject answering for every instance of `service`."""
     return f"$SRV.PING.{service}"

@@ -24,6 +24,7 @@ from services.gateway.requests import RequestBuilder
 from services.gateway.routes import ROUTES, Route
 from shared import subjects
 from shared.errors import AppError, BadRequest, ErrorBody, ErrorEnvelope, GatewayTimeout, Unavailable
+from shared.messages.health import Health
 from shared.runtime import connect_nats
 from shared.settings import Settings
 
@@ -150,7 +151,8 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: NATS is connected and every service answered its `$SRV.PING` within a second."""
+    """Ready: NATS is connected, every service answered its `$SRV.PING` within a second, and none
+    reports a dependency (its store) down. Per service: `ok`, `missing`, or `degraded: store …`."""
     nc = request.app[NATS_KEY]
     if not nc.is_connected:
         body = {"status": "not_ready", "nats": "disconnected", "services": {name: "unknown" for name in subjects.SERVICES}}
@@ -159,11 +161,15 @@ async def readyz(request: web.Request) -> web.Response:
     async def ping(service: str) -> str:
         try:
             await nc.request(subjects.ping(service), b"", timeout=1.0)
+            reply = await nc.request(subjects.health(service), b"{}", timeout=1.0, headers={subjects.OWNER_HEADER: "readyz"})
         except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
             return "missing"
         except nats.errors.Error:
             return "error"
-        return "ok"
+        health = msgspec.json.decode(reply.data, type=Health)
+        if health.status == "ok":
+            return "ok"
+        return "degraded: " + ", ".join(f"{name} {state}" for name, state in health.checks.items() if state != "ok")
 
     results = await asyncio.gather(*(ping(name) for name in subjects.SERVICES))
     services = dict(zip(subjects.SERVICES, results, strict=True))

@@ -9,7 +9,7 @@ from shared.messages.programs import ProgramCreate, ProgramList, ProgramRef, Pro
 from shared.lang import Diagnostic, compile_program
 from shared.runtime import Service
 from shared.settings import Settings
-from shared.store import open_store
+from shared.store import Store, open_store
 
 
 def compile_errors(code: str) -> list[Diagnostic]:
@@ -17,10 +17,13 @@ def compile_errors(code: str) -> list[Diagnostic]:
     return compile_program(code).errors
 
 
-async def build(settings: Settings, *, check_code: CodeChecker = compile_errors) -> Service:
+async def build(settings: Settings, *, check_code: CodeChecker = compile_errors, store: Store | None = None) -> Service:
+    """The registry service; tests may hand in their own `store` (e.g. the MongoDB double)."""
     service = Service("registry", settings, description="Programs, versions, accounts, signal pools, bindings")
-    store = open_store(mongodb_url=settings.mongodb_url, sqlite_path=settings.sqlite_path, mongodb_db=settings.mongodb_db)
+    if store is None:
+        store = open_store(mongodb_url=settings.mongodb_url, sqlite_path=settings.sqlite_path, mongodb_db=settings.mongodb_db)
     service.resources.push_async_callback(store.close)
+    service.add_health_check("store", store.ping)
     programs = Programs(await ProgramStore.open(store), service.publish, check_code=check_code)
     service.add(subjects.PROGRAMS_CREATE, ProgramCreate, programs.create)
     service.add(subjects.PROGRAMS_LIST, ProgramList, programs.list)

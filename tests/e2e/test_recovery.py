@@ -49,3 +49,36 @@ async def test_platform_recovers_after_nats_restarts(settings: Settings, tmp_pat
     finally:
         await running.stop()
         server.stop()
+
+
+async def test_readyz_reports_a_service_whose_store_is_down_and_its_recovery(
+    settings: Settings, tmp_path: Path, http_session: aiohttp.ClientSession
+) -> None:
+    """The registry on MongoDB (the in-memory double): while the database is unreachable, requests get a
+    retryable 503 and /readyz says which dependency is down; when it is back, both recover untouched."""
+    from functools import partial
+
+    from shared.store.mongo import MongoStore
+    from tests.doubles.mongo import AsyncMongoClientDouble
+
+    client = AsyncMongoClientDouble()
+    build = partial(build_registry, store=MongoStore(client, "hyperoru"))
+    server = NatsServer(tmp_path / "js").start()
+    own = msgspec.structs.replace(settings, nats_url=server.url)
+    running = await start_platform(own, [build])
+    api = Api(http_session, running.base_url)
+    try:
+        status, created = await api.post("/api/programs/", {"name": "on mongo", "code": 'fn run(ctx) { ctx.hold("x") }'})
+        assert status == 201
+        client.set_unavailable(True)
+        status, body = await api.get(f"/api/programs/{created['id']}")
+        assert status == 503 and body["error"]["code"] == "unavailable"
+        status, body = await api.get("/readyz")
+        assert status == 503 and body["services"]["registry"] == "degraded: store unavailable"
+        client.set_unavailable(False)
+        assert (await api.get(f"/api/programs/{created['id']}"))[0] == 200
+        status, body = await api.get("/readyz")
+        assert body["services"]["registry"] == "ok"
+    finally:
+        await running.stop()
+        server.stop()
