@@ -42,8 +42,13 @@ class _Child:
     next_start: float = 0.0
 
     def start(self) -> None:
+        # Own process group: Ctrl-C reaches only the supervisor, which then stops services before NATS.
         self.process = subprocess.Popen(
-            [sys.executable, "-m", f"services.{self.name}"], env=self.env, stdout=self.log_sink, preexec_fn=die_with_parent
+            [sys.executable, "-m", f"services.{self.name}"],
+            env=self.env,
+            stdout=self.log_sink,
+            preexec_fn=die_with_parent,
+            process_group=0,
         )
 
     def exited(self) -> int | None:

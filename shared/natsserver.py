@@ -64,7 +64,12 @@ class NatsServer:
         self.store_dir.mkdir(parents=True, exist_ok=True)
         command = [find_binary(), "-a", self.host, "-p", str(self.port or -1), "-js", "-sd", str(self.store_dir)]
         self._process = subprocess.Popen(
-            command, stderr=subprocess.PIPE, stdout=subprocess.DEVNULL, text=True, preexec_fn=die_with_parent
+            command,
+            stderr=subprocess.PIPE,
+            stdout=subprocess.DEVNULL,
+            text=True,
+            preexec_fn=die_with_parent,
+            process_group=0,  # a terminal's Ctrl-C goes to our supervisor, which stops NATS last
         )
         assert self._process.stderr is not None
         ready = threading.Event()
