@@ -19,7 +19,7 @@ from services.executor.market_desk import checked_timeframe, unknown_symbol
 from shared.context import RequestContext
 from shared.errors import InvalidRequest
 from shared.lang import AccountSnapshot, CompileResult, RunLimits, RunResult, compile_program
-from shared.market import MarketData, MarketView, UnknownSymbolError
+from shared.market import TIMEFRAMES, MarketData, MarketView, UnknownSymbolError
 from shared.messages.runs import (
     AccountInput,
     Decision,
@@ -109,6 +109,12 @@ class TestRunner:
         self._programs = programs
         self._limits = limits or RunLimits()
 
+    async def _preloadable(self, markets: Sequence[tuple[str, str | None]]) -> list[tuple[str, str | None]]:
+        """The literal `ctx.market(...)` series that exist; the others fail inside the run, where the
+        program's author sees the error at its line, not as a failed request."""
+        known = set(await self._market.symbols())
+        return [(symbol, tf) for symbol, tf in markets if symbol in known and (tf is None or tf in TIMEFRAMES)]
+
     async def test_run(self, req: TestRunRequest, ctx: RequestContext) -> TestRunResult:
         if (req.program_id is None) == (req.code is None):
             raise InvalidRequest("give exactly one of `program_id` or `code`", details={"field": "program_id"})
@@ -128,7 +134,7 @@ class TestRunner:
             return TestRunResult(status="error", error=failure, logs=[], duration_ms=0.0, steps=0, program_id=req.program_id, version=version)
         program = compilation.program
         try:
-            view = await self._market.view(symbol, timeframe, preload=program.markets)
+            view = await self._market.view(symbol, timeframe, preload=await self._preloadable(program.markets))
         except UnknownSymbolError:
             raise await unknown_symbol(self._market, symbol) from None
         account = account_snapshot(req.account, view)

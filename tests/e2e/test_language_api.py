@@ -93,6 +93,8 @@ async def test_test_run_sees_a_given_account(api: Api) -> None:
         ("fn run(ctx) { while true { } }", "limit"),
         ("fn f(n) { f(n + 1) }\nfn run(ctx) { f(0) }", "limit"),
         ('fn run(ctx) { ctx.__class__ }', "compile"),
+        ('fn run(ctx) { ctx.log(ctx.market("DOGE").price) }', "runtime"),
+        ('fn run(ctx) { ctx.log(ctx.market("ETH", "7m").price) }', "runtime"),
     ],
 )
 async def test_failing_programs_report_kind_message_and_position(api: Api, code: str, kind: str) -> None:
@@ -102,6 +104,13 @@ async def test_failing_programs_report_kind_message_and_position(api: Api, code:
     assert body["error"]["kind"] == kind
     assert body["error"]["message"] and body["error"]["line"] >= 1 and body["error"]["column"] >= 1
     assert "logs" in body
+
+
+async def test_test_run_reads_another_market_named_in_the_program(api: Api) -> None:
+    code = 'fn run(ctx) { let eth = ctx.market("ETH", "4h"); ctx.log(eth.price > 0); ctx.log(eth.rsi(14) != null); ctx.hold("x") }'
+    status, body = await api.post("/api/programs/test-run", {"code": code, "symbol": "BTC"})
+    assert status == 200 and body["status"] == "ok", body
+    assert body["logs"] == ["true", "true"]
 
 
 async def test_test_run_of_unknown_program_is_404(api: Api) -> None:
