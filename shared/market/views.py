@@ -116,7 +116,29 @@ def _market(family: _Family, own_timeframe: str, symbol: str, timeframe: str | N
     return family.get(symbol, tf)
 
 
-class LiveView:
+class _SeriesView:
+    """What every view of one series shares: its name, its series and its family of sibling views."""
+
+    _series: Series
+    _family: _Family
+
+    @property
+    def symbol(self) -> str:
+        return self._series.symbol
+
+    @property
+    def timeframe(self) -> str:
+        return self._series.timeframe
+
+    @property
+    def series(self) -> Series:
+        return self._series
+
+    def market(self, symbol: str, timeframe: str | None = None) -> MarketView:
+        return _market(self._family, self.timeframe, symbol, timeframe)
+
+
+class LiveView(_SeriesView):
     """The market at one moment: closed candles up to `timestamp` and the price then."""
 
     def __init__(self, series: Series, at_ms: int, price: float, family: _Family) -> None:
@@ -129,24 +151,12 @@ class LiveView:
         family.views.setdefault((series.symbol, series.timeframe), self)
 
     @property
-    def symbol(self) -> str:
-        return self._series.symbol
-
-    @property
-    def timeframe(self) -> str:
-        return self._series.timeframe
-
-    @property
     def price(self) -> float:
         return self._price
 
     @property
     def timestamp(self) -> int:
         return self._at
-
-    @property
-    def series(self) -> Series:
-        return self._series
 
     def candles(self, n: int) -> list[dict[str, float | str]]:
         size = len(self._series.candles)
@@ -155,14 +165,11 @@ class LiveView:
     def indicator(self, name: str, args: tuple[float, ...]) -> IndicatorValue:
         return self._series.indicator(name, args).value_at(len(self._series.candles) - 1)
 
-    def market(self, symbol: str, timeframe: str | None = None) -> MarketView:
-        return _market(self._family, self.timeframe, symbol, timeframe)
-
     def __repr__(self) -> str:
         return f"LiveView({self.symbol} {self.timeframe} at {to_iso(self._at)}, {len(self._series.candles)} candles)"
 
 
-class BacktestView:
+class BacktestView(_SeriesView):
     """A cursor over a series for a backtest (see module docstring). Starts at bar 0 (the first bar of the range)."""
 
     def __init__(self, series: Series, offset: int, family: _Family) -> None:
@@ -216,19 +223,7 @@ class BacktestView:
         """Open time of the current bar (epoch ms)."""
         return int(self._series.candles.time[self._i])
 
-    @property
-    def series(self) -> Series:
-        return self._series
-
     # -- the MarketView (program side) -------------------------------------------------------------
-    @property
-    def symbol(self) -> str:
-        return self._series.symbol
-
-    @property
-    def timeframe(self) -> str:
-        return self._series.timeframe
-
     @property
     def price(self) -> float:
         return float(self._closes[self._i])
@@ -243,9 +238,6 @@ class BacktestView:
     def indicator(self, name: str, args: tuple[float, ...]) -> IndicatorValue:
         return self._series.indicator(name, args).value_at(self._i)
 
-    def market(self, symbol: str, timeframe: str | None = None) -> MarketView:
-        return _market(self._family, self.timeframe, symbol, timeframe)
-
     def child(self, series: Series) -> _BacktestChild:
         """A view of another series that follows this cursor (used by the family loader)."""
         mapping = np.searchsorted(series.close_time, self._close_time, side="right") - 1
@@ -255,7 +247,7 @@ class BacktestView:
         return f"BacktestView({self.symbol} {self.timeframe}, bar {self.position}/{len(self)} at {to_iso(self.timestamp)})"
 
 
-class _BacktestChild:
+class _BacktestChild(_SeriesView):
     """Another symbol/timeframe seen from a backtest: its last bar closed by the parent's current time."""
 
     def __init__(self, parent: BacktestView, series: Series, mapping: np.ndarray, family: _Family) -> None:
@@ -274,14 +266,6 @@ class _BacktestChild:
         return i
 
     @property
-    def symbol(self) -> str:
-        return self._series.symbol
-
-    @property
-    def timeframe(self) -> str:
-        return self._series.timeframe
-
-    @property
     def price(self) -> float:
         return float(self._series.candles.close[self._i])
 
@@ -297,6 +281,3 @@ class _BacktestChild:
     def indicator(self, name: str, args: tuple[float, ...]) -> IndicatorValue:
         series = self._series.indicator(name, args)
         return series.value_at(self._i)
-
-    def market(self, symbol: str, timeframe: str | None = None) -> MarketView:
-        return _market(self._family, self.timeframe, symbol, timeframe)
