@@ -14,8 +14,9 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $@
 
+# `make up PORT=9000` picks the gateway port (GATEWAY_PORT=9000 in the environment works too).
 up: setup
-	$(BIN)/hyperoru up
+	$(BIN)/hyperoru up $(if $(PORT),--port $(PORT))
 
 test: setup
 	$(BIN)/python -m pytest -q

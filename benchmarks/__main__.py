@@ -7,7 +7,7 @@ import sys
 from pathlib import Path
 
 HERE = Path(__file__).parent
-ORDER = ("gateway", "market", "language")
+ORDER = ("gateway", "market", "language", "live", "backtest")
 
 
 def main() -> None:

@@ -5,6 +5,10 @@ the best of `--repeat` backtests (the machine is shared; the best run is the cod
 (a) the grid example of LANGUAGE.md, (b) an SMA crossover reading two indicators. The market view is
 a fake whose `indicator` is a dict lookup into precomputed arrays at an index that advances every
 call, so the numbers measure the language, not indicator maths. Target: ≥ 300,000 calls/s for (b).
+
+A second table (`--compile`, on by default) times compiling programs of 10k, 100k and 1M characters of
+each shape in `tests/lang/big.py` (past the 64 KiB platform limit on purpose) and prints the growth
+factor per tenfold size: about 10 is linear; a quadratic step shows as about 100.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from benchmarks.report import print_table
 from shared.lang import AccountSnapshot, RunLimits, compile_program
+from tests.lang.big import SHAPES
 
 GRID = """
 // Grid: buy each time price falls one grid step below the last fill, sell one step above.
@@ -163,10 +168,28 @@ def decisions(source: str, bars: int, prices: list[float]) -> dict[str, int]:
     return seen
 
 
+def compile_rows(sizes: tuple[int, ...] = (10_000, 100_000, 1_000_000)) -> list[tuple[str, ...]]:
+    """Seconds (CPU) to compile each shape at each size, and the growth per tenfold size."""
+    rows = []
+    for name, make in SHAPES.items():
+        seconds = []
+        for size in sizes:
+            source = make(size)
+            gc.collect()
+            started = time.process_time()
+            result = compile_program(source, max_bytes=10**9)
+            seconds.append(time.process_time() - started)
+            assert result.ok, result.errors[:2]
+        growth = [later / max(earlier, 1e-4) for earlier, later in zip(seconds, seconds[1:], strict=False)]
+        rows.append((name, *(f"{s:.3f}" for s in seconds), " / ".join(f"{g:.1f}×" for g in growth)))
+    return rows
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--bars", type=int, default=200_000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-compile", action="store_true", help="skip the compile-time table")
     args = parser.parse_args()
     rng = random.Random(7)
     prices = [60_000.0]
@@ -179,6 +202,9 @@ def main() -> None:
         verdict = "—" if target is None else (f">= {target:,}: " + ("met" if rate >= target else "NOT MET"))
         rows.append((label, f"{rate:,.0f}", f"{1e6 / rate:.2f}", verdict, seen))
     print_table(("program", "calls/s", "µs/call", "target", "decisions in the first 2,000 bars"), rows)
+    if not args.no_compile:
+        print()
+        print_table(("compile: shape", "10k chars (s)", "100k chars (s)", "1M chars (s)", "growth per 10× size"), compile_rows())
 
 
 if __name__ == "__main__":

@@ -78,7 +78,11 @@ def main() -> None:
 
         md = build_market_data(store, clock=lambda: parse_time("2026-06-01"))
         seconds = best(lambda: asyncio.run(md.candles("BTC", "1m", *YEAR)))
-        row("MarketData.candles: one year of stored 1m", seconds, None, "read + merge plan")
+        row("MarketData.candles: one year of stored 1m", seconds, None, "read + source plan")
+        seconds = best(lambda: asyncio.run(md.candles("BTC", "1h", *YEAR)))
+        row("MarketData.candles: one year of stored 1m as 1h", seconds, None, "resampled, complete candles only")
+        seconds = best(lambda: asyncio.run(md.view("ETH", "1h")), runs=5)
+        row("MarketData.view: ETH 1h now (simulator)", seconds, None, "what query-market-data and test-run load")
 
         async def backtest_loop() -> None:
             view = await md.backtest_view("BTC", "1m", *YEAR, warmup=500)

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from shared.market import CandleDataError, MarketRequestError, parse_candles_csv, parse_timeframe
 from shared.market.factory import open_market_data
+from shared.messages.market import symbol_problem
 from shared.settings import Settings
 from shared.timefmt import to_iso
 
@@ -20,6 +21,9 @@ class CandleImportFailed(Exception):
 
 
 async def import_file(settings: Settings, file: Path, symbol: str, timeframe: str) -> tuple[int, int, str, str]:
+    problem = symbol_problem(symbol)  # the one symbol rule (shared/messages/market.py), before reading the file
+    if problem is not None:
+        raise CandleImportFailed(problem, [])
     try:
         timeframe = parse_timeframe(timeframe)
     except ValueError as exc:

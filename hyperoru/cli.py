@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from hyperoru.embedded import Platform, PlatformError, run_until_signalled
+from hyperoru.embedded import HEALTHY_AFTER_S, Platform, PlatformError, StartRefused, run_until_signalled
 
 
 @click.group()
@@ -14,15 +14,40 @@ def main() -> None:
     """Hyperoru Programs: write, check, backtest and run trading programs."""
 
 
+class Refused(click.ClickException):
+    """Start-up refused before anything started (busy port or data dir): exit code 2, like bad usage."""
+
+    exit_code = 2
+
+
 @main.command()
-@click.option("--port", default=8080, show_default=True, help="HTTP port of the gateway.")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address the gateway binds.")
+@click.option(
+    "--port",
+    envvar="GATEWAY_PORT",
+    default=8080,
+    show_default=True,
+    type=click.IntRange(1, 65535),
+    help="HTTP port of the gateway (env GATEWAY_PORT).",
+)
+@click.option("--host", envvar="GATEWAY_HOST", default="127.0.0.1", show_default=True, help="Address the gateway binds (env GATEWAY_HOST).")
 @click.option("--data-dir", default=".hyperoru", show_default=True, type=click.Path(path_type=Path), help="Where the store and JetStream keep their files.")
-@click.option("--nats-port", default=0, show_default=True, help="Port of the embedded NATS server (0: a free one).")
+@click.option("--nats-port", default=0, show_default=True, type=click.IntRange(0, 65535), help="Port of the embedded NATS server (0: a free one).")
 @click.option("--samples/--no-samples", default=True, show_default=True, help="Create sample programs on a first start.")
-def up(port: int, host: str, data_dir: Path, nats_port: int, samples: bool) -> None:
-    """Start NATS, the store and every service on this machine, in the foreground."""
-    platform = Platform(data_dir=data_dir.resolve(), host=host, port=port, nats_port=nats_port, say=click.echo)
+@click.option(
+    "--healthy-after",
+    default=HEALTHY_AFTER_S,
+    show_default=True,
+    type=click.FloatRange(min=0, min_open=True),
+    help="Seconds a restarted child must stay up before its restart back-off resets.",
+)
+def up(port: int, host: str, data_dir: Path, nats_port: int, samples: bool, healthy_after: float) -> None:
+    """Start NATS, the store and every service on this machine, in the foreground, and keep them running.
+
+    Exit code 2: the port or the data dir is taken (nothing was started).
+    """
+    platform = Platform(
+        data_dir=data_dir.resolve(), host=host, port=port, nats_port=nats_port, say=click.echo, healthy_after_s=healthy_after
+    )
     on_ready = None
     if samples:
         from hyperoru.samples import seed_samples
@@ -30,6 +55,8 @@ def up(port: int, host: str, data_dir: Path, nats_port: int, samples: bool) -> N
         on_ready = seed_samples
     try:
         run_until_signalled(platform, on_ready)
+    except StartRefused as exc:
+        raise Refused(str(exc)) from None
     except PlatformError as exc:
         raise click.ClickException(str(exc)) from None
 

@@ -56,9 +56,29 @@ class ProgramFailed(AppError):
     code = "program_failed"
 
 
+class LimitExceeded(AppError):
+    """A size or count limit was reached (e.g. a reply that would not fit on the bus); details say
+    which limit (`limit`), its value (`max`) and, when known, the size asked for (`size`)."""
+
+    status = 422
+    code = "limit_exceeded"
+
+
 class NotFound(AppError):
     status = 404
     code = "not_found"
+
+
+class MethodNotAllowed(AppError):
+    status = 405
+    code = "method_not_allowed"
+
+
+class UnsupportedMediaType(AppError):
+    """The body's `Content-Type` is not one the route reads."""
+
+    status = 415
+    code = "unsupported_media_type"
 
 
 class Conflict(AppError):
@@ -80,6 +100,13 @@ class Unavailable(AppError):
     code = "unavailable"
 
 
+class BadGateway(AppError):
+    """An upstream outside the platform (e.g. the AI provider) answered with an error or nonsense."""
+
+    status = 502
+    code = "bad_gateway"
+
+
 class GatewayTimeout(AppError):
     status = 504
     code = "timeout"
@@ -92,7 +119,10 @@ class Internal(AppError):
 
 _BY_CODE: dict[str, type[AppError]] = {
     cls.code: cls
-    for cls in (BadRequest, InvalidRequest, ProgramFailed, NotFound, Conflict, PayloadTooLarge, Unavailable, GatewayTimeout, Internal)
+    for cls in (
+        BadRequest, InvalidRequest, LimitExceeded, ProgramFailed, NotFound, MethodNotAllowed, Conflict,
+        PayloadTooLarge, UnsupportedMediaType, Unavailable, GatewayTimeout, Internal, BadGateway,
+    )
 }
 
 
@@ -105,6 +135,8 @@ def from_envelope(envelope: ErrorEnvelope) -> AppError:
 def validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
     """msgspec's message keeps the JSON path (`… - at $.name`); expose the path as `details.field`."""
     text = str(exc)
+    for regex, reason in _PATTERN_REASONS.items():  # a regex in a message helps nobody: say what it means
+        text = text.replace(f"Expected `str` matching regex {regex!r}", f"Expected `str` {reason}")
     message, _, path = text.rpartition(" - at ")
     if not message:
         message, path = text, "$"
@@ -114,6 +146,15 @@ def validation_error(exc: msgspec.ValidationError) -> InvalidRequest:
         field = f"{field}.{named.group(1)}" if field else named.group(1)
     where = f" at `{field}`" if field and not named else ""
     return InvalidRequest(f"{message}{where}", details={"field": field or "$", "reason": message})
+
+
+_PATTERN_REASONS: dict[str, str] = {}
+
+
+def describe_pattern(regex: str, reason: str) -> None:
+    """Register what a field pattern means (`"without control characters"`), used in place of the
+    regex itself when a value does not match it."""
+    _PATTERN_REASONS[regex] = reason
 
 
 _NAMED_FIELD = re.compile(r"(?:unknown|missing required) field `([^`]+)`")

@@ -47,9 +47,83 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     market_live_speed: Annotated[
         float, Positive, msgspec.Meta(description="Speed-up of the simulator's live clock (1 = real time)")
     ] = 1.0
+    market_clock_anchor: Annotated[  # live-followups
+        str | None,
+        msgspec.Meta(description="Where a sped-up market clock starts (epoch ms or ISO, UTC); one value for all processes. `hyperoru up` sets it; unset = each process's start-up"),
+    ] = None
     hyperliquid_url: Annotated[
         str | None, msgspec.Meta(description="Hyperliquid info API base URL; unset = not used")
     ] = None
+
+    backtest_workers: Annotated[
+        int, msgspec.Meta(ge=1, le=64, description="Worker processes of one backtester replica (backtests it runs at once)")
+    ] = 2
+    backtest_worker_memory_mb: Annotated[
+        int, msgspec.Meta(ge=64, description="Address-space limit of one backtest worker process (MiB)")
+    ] = 2048
+    backtest_timeout_s: Annotated[
+        float, Positive, msgspec.Meta(description="Longest a backtest may run before it is failed (`timeout`)")
+    ] = 3600.0
+    backtest_max_deliveries: Annotated[
+        int, msgspec.Meta(ge=1, le=20, description="Times a backtest job is handed out (replica crashes) before it is failed")
+    ] = 3
+    backtest_ack_wait_s: Annotated[
+        float, Positive, msgspec.Meta(description="Silence after which a running job is handed to another replica")
+    ] = 30.0
+    backtest_progress_interval_s: Annotated[
+        float, Positive, msgspec.Meta(description="How often a running backtest's progress is stored and published")
+    ] = 1.0
+
+    live_clock: Annotated[
+        bool, msgspec.Meta(description="Run the trigger clock in this executor replica (signal pools, schedules)")
+    ] = True
+    live_workers: Annotated[
+        int, msgspec.Meta(ge=1, le=64, description="Worker processes of one executor replica for live runs and previews")
+    ] = 2
+    live_run_concurrency: Annotated[
+        int, msgspec.Meta(ge=1, le=1000, description="Live runs one executor replica takes from the queue at once")
+    ] = 16
+    live_run_timeout_s: Annotated[
+        float, Positive, msgspec.Meta(description="Longest a live run or preview may take in its worker before it is stopped")
+    ] = 10.0
+    live_ack_wait_s: Annotated[
+        float, Positive, msgspec.Meta(description="Silence after which a taken live run is handed to another replica")
+    ] = 30.0
+    worker_processes: Annotated[
+        int, msgspec.Meta(ge=1, le=64, description="Worker processes that compile and test-run programs (executor, and registry checks)")
+    ] = 2
+    worker_memory_mb: Annotated[
+        int, msgspec.Meta(ge=128, description="Address-space limit of one such worker process (MiB)")
+    ] = 1024
+    run_timeout_s: Annotated[
+        float, Positive, msgspec.Meta(description="Longest a validate or test-run may take in its worker before it is stopped")
+    ] = 5.0
+    compile_timeout_s: Annotated[
+        float, Positive, msgspec.Meta(description="Longest the registry's compile check of a saved program may take")
+    ] = 5.0
+    compile_cache_mb: Annotated[
+        int, msgspec.Meta(ge=1, description="Compiled programs one worker keeps, by estimated size (MiB)")
+    ] = 64
+
+    ai_base_url: Annotated[
+        str | None,
+        msgspec.Meta(description="OpenAI-compatible API base URL (e.g. `http://127.0.0.1:8000/v1`); unset = the built-in offline assistant"),
+    ] = None
+    ai_api_key: Annotated[str | None, msgspec.Meta(description="Bearer key sent to `AI_BASE_URL` (never logged)")] = None
+    ai_model: Annotated[str, msgspec.Meta(description="Model name sent to the AI provider")] = "default"
+    ai_timeout_s: Annotated[float, Positive, msgspec.Meta(description="Longest one call to the AI provider may take (then 504)")] = 60.0
+    ai_answer_timeout_s: Annotated[
+        float, Positive, msgspec.Meta(description="Longest one chat answer may take in all: provider calls, tools, repairs")
+    ] = 180.0
+    ai_token_budget: Annotated[
+        int, msgspec.Meta(ge=256, description="Tokens (prompt + completion) one answer may use over all its provider calls")
+    ] = 32000
+    ai_max_tool_rounds: Annotated[
+        int, msgspec.Meta(ge=0, le=50, description="Rounds of tool calls the model may make in one answer")
+    ] = 8
+    ai_repair_rounds: Annotated[
+        int, msgspec.Meta(ge=0, le=10, description="Times code that does not compile goes back to the model to be fixed")
+    ] = 2
 
     @property
     def sqlite_path(self) -> Path:

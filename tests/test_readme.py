@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import shlex
 from collections.abc import AsyncIterator, Callable
@@ -49,7 +50,9 @@ def parse_curl(argv: list[str], files: dict[str, str]) -> tuple[str, str, str | 
     return method, url, data, headers
 
 
-async def walk_through(api: Api, section: str, rewrite: Callable[[str], str] = str) -> AsyncIterator[tuple[str, object]]:
+async def walk_through(
+    api: Api, section: str, rewrite: Callable[[str], str] = str, rewrite_body: Callable[[str], str] = str
+) -> AsyncIterator[tuple[str, object]]:
     """Runs the section's curl lines (and the `printf … > file` lines that make files for them) against
     the test platform, yielding (method, reply body); `rewrite` adjusts each path just before its call."""
     files: dict[str, str] = {}
@@ -60,8 +63,9 @@ async def walk_through(api: Api, section: str, rewrite: Callable[[str], str] = s
             continue
         method, url, data, headers = parse_curl(argv, files)
         path = rewrite(url.removeprefix("http://127.0.0.1:8080"))
+        data = rewrite_body(data) if data else data
         status, body = await api.call(method, path, raw=data.encode() if data else None, headers=headers)
-        assert status in (200, 201, 204), (method, path, body)
+        assert status in (200, 201, 202, 204), (method, path, body)
         yield method, body
 
 
@@ -82,3 +86,67 @@ async def test_programs_walk_through_runs_as_written(api: Api) -> None:
 @pytest.mark.parametrize(("section", "calls"), [("## Market data, by example", 4), ("## Programs: validate, test-run, the guide", 3)])
 async def test_walk_through_runs_as_written(api: Api, section: str, calls: int) -> None:
     assert len([reply async for reply in walk_through(api, section)]) == calls
+
+
+async def test_backtests_walk_through_runs_as_written(api: Api) -> None:
+    """The section's ids are stand-ins: 1 is the program it created, bt-0123… its first job, bt-fedc… its second."""
+    ids: dict[str, str] = {}
+
+    def to_created(path: str) -> str:
+        if "program" in ids:
+            path = path.replace("/api/programs/1/", f"/api/programs/{ids['program']}/").replace("program_id=1&", f"program_id={ids['program']}&")
+        for stand_in, key in (("bt-0123456789abcdef", "first"), ("bt-fedcba9876543210", "second")):
+            if key in ids:
+                path = path.replace(stand_in, ids[key]).replace("trig-" + stand_in[3:], "trig-" + ids[key][3:])
+        return path
+
+    replies = []
+    async for method, body in walk_through(api, "## Backtests, by example", to_created):
+        replies.append(body)
+        if method == "POST" and isinstance(body, dict) and "program" not in ids:
+            ids["program"] = str(body["id"])
+        elif method == "POST" and isinstance(body, dict) and "backtest_id" in body and "first" not in ids:
+            ids["first"] = body["backtest_id"]
+            async with asyncio.timeout(60):  # let it finish before the walk-through reads its results
+                while (await api.get(f"/api/programs/backtest/{ids['first']}"))[1]["status"] in ("queued", "running"):
+                    await asyncio.sleep(0.1)
+        elif method == "POST" and isinstance(body, dict) and "backtest_id" in body and "second" not in ids:
+            ids["second"] = body["backtest_id"]
+    assert len(replies) == 11
+    record, history = replies[4], replies[-1]
+    assert record["status"] == "completed" and record["fee_rate"] == 0.001 and record["total_trades"] >= 1
+    assert replies[3] == {"backtest_id": ids["second"], "status": "cancelled"}
+    assert [row["id"] for row in history] == [ids["first"]]
+    assert replies[7]["context"]["indicators"]
+
+
+async def test_live_resources_walk_through_runs_as_written(api: Api) -> None:
+    """The walk-through's ids (program 6, account 1, pool 1, bindings 1 and 2) are those of a fresh
+    `make up`; here each is mapped to the id its create call returned, in paths, queries and bodies."""
+    ids: dict[str, list[int]] = {"programs": [], "accounts": [], "signal-pools": [], "bindings": []}
+    readme = {"programs": [6], "accounts": [1], "signal-pools": [1], "bindings": [1, 2]}
+    last = {"path": ""}
+
+    def real(kind: str, written: str) -> str:
+        return str(ids[kind][readme[kind].index(int(written))])
+
+    def rewrite(path: str) -> str:
+        path = re.sub(r"/api/programs/(accounts|signal-pools|bindings)/(\d+)", lambda m: f"/api/programs/{m[1]}/{real(m[1], m[2])}", path)
+        path = re.sub(r"account_id=(\d+)", lambda m: f"account_id={real('accounts', m[1])}", path)
+        last["path"] = path
+        return path
+
+    def rewrite_body(data: str) -> str:
+        data = re.sub(r'"program_id": (\d+)', lambda m: f'"program_id": {real("programs", m[1])}', data)
+        data = re.sub(r'"account_id": (\d+)', lambda m: f'"account_id": {real("accounts", m[1])}', data)
+        return re.sub(r'"signal_pool_ids": \[(\d+)\]', lambda m: f'"signal_pool_ids": [{real("signal-pools", m[1])}]', data)
+
+    replies = []
+    async for method, body in walk_through(api, "## Accounts, signal pools and bindings, by example", rewrite, rewrite_body):
+        replies.append(body)
+        created = re.fullmatch(r"/api/programs/(accounts|signal-pools|bindings)?/?", last["path"])
+        if method == "POST" and created:
+            ids[created[1] or "programs"].append(body["id"])  # type: ignore[index]
+    assert len(replies) == 12
+    assert {kind: len(made) for kind, made in ids.items()} == {"programs": 1, "accounts": 1, "signal-pools": 1, "bindings": 2}
+    assert replies[-1]["balance"] == 10000 and replies[-1]["id"] == ids["accounts"][0]  # type: ignore[index]

@@ -1,7 +1,10 @@
 """Market data as the API serves it: symbols, a snapshot with indicators, candles, CSV imports.
 
 The snapshot is computed through the same `MarketView` and indicator table that a program's `ctx`
-reads, so what a user queries is exactly what their program would see at that moment.
+reads, so what a user queries is exactly what their program would see at that moment. Every reply
+with market data names its `source` (`store`, `simulator`, `hyperliquid`: one per series) and, in
+`note`, what the answer lacks (see `shared/market/sourcing.py`). Symbols are answered in their
+canonical spelling (`btc` asked, `BTC` answered).
 """
 
 from __future__ import annotations
@@ -17,6 +20,7 @@ from shared.market import (
     MarketData,
     MarketDataUnavailableError,
     MarketRequestError,
+    NoCandlesError,
     UnknownSymbolError,
     compute_indicators,
     parse_candles_csv,
@@ -47,7 +51,14 @@ def checked_timeframe(timeframe: str) -> str:
         raise InvalidRequest(str(exc), details={"field": "timeframe", "reason": str(exc)}) from None
 
 
-async def unknown_symbol(market: MarketData, symbol: str) -> NotFound:
+async def unknown_symbol(market: MarketData, symbol: str, error: UnknownSymbolError | None = None) -> NotFound:
+    """The 404 for a series that does not exist: an unknown symbol (listing the known ones), or a known
+    one with no candles at that timeframe or moment (`NoCandlesError`, naming the field and why)."""
+    if isinstance(error, NoCandlesError):
+        details: dict[str, object] = {"field": "timeframe" if error.timeframes else "symbol", "reason": str(error)}
+        if error.timeframes:
+            details["timeframes"] = error.timeframes
+        return NotFound(str(error), details=details)
     symbols = await market.symbols()
     return NotFound(f"unknown symbol `{symbol}`; available: {', '.join(symbols)}", details={"field": "symbol", "available": symbols})
 
@@ -71,39 +82,42 @@ class MarketDesk:
 
     async def query(self, req: MarketQuery, ctx: RequestContext) -> MarketSnapshot:
         timeframe = checked_timeframe(req.timeframe)
-        symbol = req.symbol.upper()
         try:
-            view = await self._market.view(symbol, timeframe)
-        except UnknownSymbolError:
-            raise await unknown_symbol(self._market, symbol) from None
+            view = await self._market.view(req.symbol, timeframe)
+        except UnknownSymbolError as exc:
+            raise await unknown_symbol(self._market, req.symbol, exc) from None
         try:
             indicators = compute_indicators(view, req.indicators)
         except IndicatorError as exc:
             raise InvalidRequest(str(exc), details={"field": "indicators", "reason": str(exc)}) from None
-        return MarketSnapshot(symbol=symbol, timeframe=timeframe, price=view.price, time=to_iso(view.timestamp), indicators=indicators)
+        return MarketSnapshot(symbol=view.symbol, timeframe=timeframe, price=view.price, time=to_iso(view.timestamp),
+                              indicators=indicators, source=view.source, note=view.note)  # type: ignore[arg-type]
 
     async def candles(self, req: CandlesQuery, ctx: RequestContext) -> CandleSeries:
         timeframe = checked_timeframe(req.timeframe)
-        symbol = req.symbol.upper()
         start, end = _time_param("start", req.start), _time_param("end", req.end)
         if start is not None and end is not None and start >= end:
             raise InvalidRequest("start must be before end", details={"field": "start"})
         try:
-            arrays = await self._market.candles(symbol, timeframe, start_ms=start, end_ms=end, limit=req.limit)
-        except UnknownSymbolError:
-            raise await unknown_symbol(self._market, symbol) from None
+            series = await self._market.series(req.symbol, timeframe, start_ms=start, end_ms=end, limit=req.limit)
+        except UnknownSymbolError as exc:
+            raise await unknown_symbol(self._market, req.symbol, exc) from None
+        except MarketRequestError as exc:
+            raise InvalidRequest(str(exc), details={"field": "start" if start is not None else "limit", "reason": str(exc)}) from None
+        arrays = series.candles
         candles = [
             Candle(time=to_iso(int(t)), open=float(o), high=float(h), low=float(lo), close=float(c), volume=float(v))
             for t, o, h, lo, c, v in zip(
                 arrays.time, arrays.open, arrays.high, arrays.low, arrays.close, arrays.volume, strict=True
             )
         ]
-        return CandleSeries(symbol=symbol, timeframe=timeframe, candles=candles)
+        return CandleSeries(symbol=series.symbol, timeframe=timeframe, candles=candles, source=series.source,  # type: ignore[arg-type]
+                            note=series.note)
 
     async def import_csv(self, req: CandleImport, ctx: RequestContext) -> CandleImportResult:
         timeframe = checked_timeframe(req.timeframe)
-        symbol = req.symbol.upper()
         try:
+            symbol = await self._market.canonical_symbol(req.symbol)
             arrays = parse_candles_csv(req.csv, timeframe=timeframe)
             written = await self._market.import_candles(symbol, timeframe, arrays)
         except CandleDataError as exc:  # CsvImportError included: every bad line, nothing stored
@@ -112,7 +126,7 @@ class MarketDesk:
                 details={"field": "csv", "errors": exc.details()},
             ) from None
         except MarketRequestError as exc:
-            raise InvalidRequest(str(exc), details={"field": "csv"}) from None
+            raise InvalidRequest(str(exc), details={"field": "symbol"}) from None
         except MarketDataUnavailableError as exc:
             raise Unavailable(str(exc)) from None
         rows = len(arrays)

@@ -2,7 +2,14 @@
 
 The gateway owns no data. For each route of the route table it builds the request message, sends it
 to the owning service over NATS request/reply, and passes the reply through (no re-encoding: the
-service's JSON is already the response body). Errors of every kind leave as the same JSON envelope.
+service's JSON is already the response body). Errors of every kind leave as the same JSON envelope,
+including aiohttp's own parser errors (see `server.py`).
+
+It never lets one request cost the others their connection: a message that would not fit on the bus
+(body plus headers over the server's `max_payload`, or over `MAX_MESSAGE_BYTES`) is a 413 before
+anything is published, any publish error is a 4xx/503 for that request only, and the NATS connection
+itself is supervised (`shared.runtime.NatsConnection`): if nats-py ever closes it, a new one replaces
+it, and `/readyz` says not ready meanwhile.
 """
 
 from __future__ import annotations
@@ -12,30 +19,45 @@ import re
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
 
 import msgspec
 import nats.errors
 import structlog
-from aiohttp import BodyPartReader, web
+from aiohttp import web
 from nats.aio.client import Client
 from nats.micro.request import ERROR_CODE_HEADER
 
-from services.gateway.requests import RequestBuilder
+from services.gateway.body import BODY_UNREAD, read_body
+from services.gateway.requests import RequestBuilder, printable
 from services.gateway.routes import ROUTES, Route
+from services.gateway.web import add_web_routes
 from shared import subjects
-from shared.errors import AppError, BadRequest, ErrorBody, ErrorEnvelope, GatewayTimeout, Unavailable
+from shared.context import now_ms
+from shared.errors import (
+    AppError,
+    BadRequest,
+    ErrorBody,
+    ErrorEnvelope,
+    GatewayTimeout,
+    PayloadTooLarge,
+    Unavailable,
+)
+from shared.limits import MAX_MESSAGE_BYTES
 from shared.messages.health import Health
-from shared.runtime import connect_nats
+from shared.paging import NEXT_CURSOR_HEADER
+from shared.runtime import NatsConnection
 from shared.settings import Settings
 
 log = structlog.get_logger()
 
 SETTINGS_KEY = web.AppKey("settings", Settings)
-NATS_KEY = web.AppKey("nats", Client)
+BUS_KEY = web.AppKey("bus", NatsConnection)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 OWNER_KEY = web.RequestKey("owner", str)
 
 DEFAULT_OWNER = "local"
+"""The owner of a request without `X-Owner` (until authentication replaces the header)."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _OWNER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _JSON = "application/json"
@@ -45,33 +67,59 @@ _envelope_encoder = msgspec.json.Encoder()
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
-def error_response(status: int, code: str, message: str, details: object = None) -> web.Response:
+def error_response(
+    status: int, code: str, message: str, details: object = None, headers: dict[str, str] | None = None
+) -> web.Response:
     envelope = ErrorEnvelope(error=ErrorBody(code=code, message=message, details=details))
-    return web.Response(status=status, body=_envelope_encoder.encode(envelope), content_type=_JSON)
+    try:
+        body = _envelope_encoder.encode(envelope)
+    except (msgspec.EncodeError, UnicodeEncodeError, TypeError):  # text the client sent that is not valid UTF-8
+        envelope = ErrorEnvelope(error=ErrorBody(code=code, message=printable(message, 500)))
+        body = _envelope_encoder.encode(envelope)
+    return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
+
+
+def _owner(request: web.Request) -> str | web.Response:
+    """The owner, or the 400 that says why the header is not one. Absent means the local default."""
+    owner = request.headers.get(subjects.OWNER_HEADER)
+    if owner is None:
+        return DEFAULT_OWNER
+    if not _OWNER.match(owner):
+        return error_response(
+            400,
+            "bad_request",
+            f"the {subjects.OWNER_HEADER} header must be 1-64 letters, digits or ._@- (leave it out for `{DEFAULT_OWNER}`)",
+            details={"field": subjects.OWNER_HEADER},
+        )
+    return owner
 
 
 @web.middleware
 async def request_context(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
-    """Accept or make the request id, resolve the owner, log one line per request, echo the id back."""
+    """Accept or make the request id, check the owner, log one line per request, echo the id back.
+
+    Nothing the client sent is logged or bound before it is checked: a header that is not UTF-8 must
+    not break the log line (that was a 500).
+    """
     request_id = request.headers.get(subjects.REQUEST_ID_HEADER, "")
     if not _REQUEST_ID.match(request_id):
         request_id = uuid.uuid4().hex
-    owner = request.headers.get(subjects.OWNER_HEADER) or DEFAULT_OWNER
-    structlog.contextvars.bind_contextvars(request_id=request_id, owner=owner)
+    owner = _owner(request)
+    structlog.contextvars.bind_contextvars(request_id=request_id, owner=owner if isinstance(owner, str) else None)
     request[REQUEST_ID_KEY] = request_id
-    request[OWNER_KEY] = owner
     started = time.perf_counter()
-    if not _OWNER.match(owner):
-        response: web.StreamResponse = error_response(
-            400, "bad_request", f"the {subjects.OWNER_HEADER} header must be 1-64 letters, digits or ._@-"
-        )
+    if isinstance(owner, web.Response):
+        response: web.StreamResponse = owner
     else:
+        request[OWNER_KEY] = owner
         response = await _with_error_envelope(request, handler)
+        if request.get(BODY_UNREAD):
+            response.force_close()
     response.headers[subjects.REQUEST_ID_HEADER] = request_id
     log.info(
         "http_request",
-        method=request.method,
-        path=request.path,
+        method=printable(request.method, 20),
+        path=printable(request.path, 200),
         status=response.status,
         duration_ms=round((time.perf_counter() - started) * 1000, 3),
     )
@@ -88,14 +136,27 @@ async def _with_error_envelope(
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
-        message = exc.reason if exc.status != 413 else "the request body is larger than the limit"
-        if exc.status == 404:
-            message = f"no route {request.method} {request.path}"
-        return error_response(exc.status, code, message)
+        return _http_error(request, exc)
     except Exception:
         log.exception("http_request_failed")
         return error_response(500, "internal", "internal error")
+
+
+def _http_error(request: web.Request, exc: web.HTTPException) -> web.Response:
+    code = _HTTP_CODES.get(exc.status, "bad_request" if exc.status < 500 else "internal")
+    message, details, headers = exc.reason, None, None
+    if exc.status == 404:
+        message = f"no route {printable(request.method, 20)} {printable(request.path, 200)}"
+    elif exc.status == 405:
+        allow = exc.headers.get("Allow", "")
+        headers = {"Allow": allow}
+        message = f"{printable(request.method, 20)} is not allowed here; allowed: {allow or 'none'}"
+        details = {"allowed": [m for m in allow.split(",") if m]}
+    elif exc.status == 413:
+        limit = request.app[SETTINGS_KEY].max_body_bytes
+        message = f"the request body is larger than the limit of {limit} bytes"
+        details = {"limit": "body_bytes", "max": limit}
+    return error_response(exc.status, code, message, details, headers)
 
 
 class Forwarder:
@@ -103,46 +164,78 @@ class Forwarder:
 
     def __init__(self, route: Route) -> None:
         self.route = route
-        self.builder = RequestBuilder(route.request)
+        self.builder = RequestBuilder(route.request, method=route.method, query=route.query)
         self._encode = msgspec.json.Encoder().encode
 
     async def handle(self, request: web.Request) -> web.Response:
-        raw = await _read_body(request, self.route.text_body is not None)
+        raw = await read_body(request, self.route.text_body is not None)
         message = self.builder.build(raw, request.match_info, request.query, text_field=self.route.text_body)
-        settings = request.app[SETTINGS_KEY]
-        nc = request.app[NATS_KEY]
         try:
-            reply = await nc.request(
-                self.route.subject,
-                self._encode(message),
-                timeout=settings.request_timeout_s,
-                headers={subjects.REQUEST_ID_HEADER: request[REQUEST_ID_KEY], subjects.OWNER_HEADER: request[OWNER_KEY]},
-            )
+            payload = self._encode(message)
+        except (msgspec.EncodeError, UnicodeEncodeError):  # e.g. a JSON "\ud800": a lone surrogate is no text
+            raise BadRequest("the body holds a string that is not valid Unicode (an unpaired surrogate)") from None
+        settings = request.app[SETTINGS_KEY]
+        nc = request.app[BUS_KEY].client
+        headers = {
+            subjects.REQUEST_ID_HEADER: request[REQUEST_ID_KEY],
+            subjects.OWNER_HEADER: request[OWNER_KEY],
+            subjects.DEADLINE_HEADER: str(now_ms() + int(settings.request_timeout_s * 1000)),
+        }
+        _check_fits(payload, headers, nc)
+        try:
+            reply = await nc.request(self.route.subject, payload, timeout=settings.request_timeout_s, headers=headers)
         except nats.errors.NoRespondersError:
             raise Unavailable(f"no service is answering `{self.route.subject}` right now; retry shortly") from None
         except nats.errors.TimeoutError:
             raise GatewayTimeout(f"`{self.route.subject}` did not answer within {settings.request_timeout_s:g} s") from None
-        except (nats.errors.ConnectionClosedError, nats.errors.ConnectionReconnectingError, nats.errors.ConnectionDrainingError):
+        except nats.errors.MaxPayloadError:
+            raise PayloadTooLarge("the request is larger than the message bus carries", details={"limit": "message_bytes"}) from None
+        except nats.errors.Error:  # closed, reconnecting, draining, outbound buffer full: never fatal
             raise Unavailable("the message bus is not connected; retry shortly") from None
         if reply.headers and ERROR_CODE_HEADER in reply.headers:
-            status = int(reply.headers[ERROR_CODE_HEADER])
-            return web.Response(status=status, body=reply.data, content_type=_JSON)
+            return web.Response(status=_error_status(reply.headers[ERROR_CODE_HEADER]), body=reply.data, content_type=_JSON)
         if self.route.status == 204:
             return web.Response(status=204)
+        if self.route.paged:
+            return _page_response(reply.data, self.route.status)
         return web.Response(status=self.route.status, body=reply.data, content_type=_JSON)
 
 
-async def _read_body(request: web.Request, upload: bool) -> bytes:
-    """The body; for upload routes a multipart form's first file (or field) is taken as the body."""
-    if not request.body_exists:
-        return b""
-    if upload and request.content_type == "multipart/form-data":
-        reader = await request.multipart()
-        async for part in reader:
-            if isinstance(part, BodyPartReader):
-                return bytes(await part.read(decode=True))
-        raise BadRequest("the multipart form has no file part")
-    return await request.read()
+def _check_fits(payload: bytes, headers: dict[str, str], nc: Client) -> None:
+    """413 before publishing anything that would not fit: the server would drop the whole connection."""
+    header_bytes = len("NATS/1.0\r\n\r\n") + sum(len(k) + len(v) + 4 for k, v in headers.items())
+    limit = min(MAX_MESSAGE_BYTES, nc.max_payload - header_bytes)
+    if len(payload) > limit:
+        raise PayloadTooLarge(
+            f"the request is {len(payload)} bytes once encoded, over the limit of {limit}",
+            details={"limit": "message_bytes", "max": limit, "size": len(payload)},
+        )
+
+
+def _error_status(text: str) -> int:
+    try:
+        status = int(text)
+    except ValueError:
+        return 502
+    return status if 400 <= status <= 599 else 502
+
+
+class _RawPage(msgspec.Struct):
+    items: msgspec.Raw
+    next_cursor: str | None = None
+
+
+_page_decoder = msgspec.json.Decoder(_RawPage)
+
+
+def _page_response(data: bytes, status: int) -> web.Response:
+    """A list route: the page's items are the body (the reference's JSON array, passed through as the
+    service encoded it), the cursor a header."""
+    listed = _page_decoder.decode(data)
+    response = web.Response(status=status, body=bytes(listed.items), content_type=_JSON)
+    if listed.next_cursor is not None:
+        response.headers[NEXT_CURSOR_HEADER] = listed.next_cursor
+    return response
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -150,31 +243,62 @@ async def healthz(request: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
+class _EndpointInfo(msgspec.Struct):
+    subject: str
+
+
+class _ServiceInfo(msgspec.Struct):
+    version: str = ""
+    description: str = ""
+    endpoints: list[_EndpointInfo] | None = None
+
+
+READY_STATES = frozenset({"ok", "idle"})
+
+
+async def _service_state(nc: Client, service: str) -> dict[str, Any]:
+    """One service as `/readyz` shows it: state, version, the subjects it serves, its dependencies."""
+    try:
+        await nc.request(subjects.ping(service), b"", timeout=1.0)
+        info = msgspec.json.decode((await nc.request(subjects.info(service), b"", timeout=1.0)).data, type=_ServiceInfo)
+        reply = await nc.request(subjects.health(service), b"{}", timeout=1.0, headers={subjects.OWNER_HEADER: "readyz"})
+        health = msgspec.json.decode(reply.data, type=Health)
+    except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
+        return {"status": "missing"}
+    except (nats.errors.Error, msgspec.DecodeError, msgspec.ValidationError) as exc:
+        return {"status": "error", "error": type(exc).__name__}
+    endpoints = sorted(e.subject for e in info.endpoints or () if e.subject != subjects.health(service))
+    if health.status != "ok":
+        status = "degraded: " + ", ".join(f"{name} {state}" for name, state in health.checks.items() if state != "ok")
+    elif not endpoints:
+        status = "idle"  # running and healthy, but serves nothing yet (no endpoint besides its health check)
+    else:
+        status = "ok"
+    return {
+        "status": status,
+        "version": info.version,
+        "serves": endpoints if endpoints else "nothing yet: no endpoints besides its health check",
+        "checks": health.checks,
+    }
+
+
 async def readyz(request: web.Request) -> web.Response:
-    """Ready: NATS is connected, every service answered its `$SRV.PING` within a second, and none
-    reports a dependency (its store) down. Per service: `ok`, `missing`, or `degraded: store …`."""
-    nc = request.app[NATS_KEY]
-    if not nc.is_connected:
+    """Ready: NATS is connected, every service answered its `$SRV.PING` and `$SRV.INFO` within a second,
+    and none reports a dependency (its store) down.
+
+    `services` maps each service to one word (`ok`, `idle` = healthy but serving no endpoints yet,
+    `missing`, `error`, or `degraded: store …`); `details` shows per service its version, the subjects
+    it serves (from `$SRV.INFO`) and its dependency checks.
+    """
+    bus = request.app[BUS_KEY]
+    if not bus.is_connected:
         body = {"status": "not_ready", "nats": "disconnected", "services": {name: "unknown" for name in subjects.SERVICES}}
         return web.json_response(body, status=503)
-
-    async def ping(service: str) -> str:
-        try:
-            await nc.request(subjects.ping(service), b"", timeout=1.0)
-            reply = await nc.request(subjects.health(service), b"{}", timeout=1.0, headers={subjects.OWNER_HEADER: "readyz"})
-        except (nats.errors.NoRespondersError, nats.errors.TimeoutError):
-            return "missing"
-        except nats.errors.Error:
-            return "error"
-        health = msgspec.json.decode(reply.data, type=Health)
-        if health.status == "ok":
-            return "ok"
-        return "degraded: " + ", ".join(f"{name} {state}" for name, state in health.checks.items() if state != "ok")
-
-    results = await asyncio.gather(*(ping(name) for name in subjects.SERVICES))
-    services = dict(zip(subjects.SERVICES, results, strict=True))
-    ready = all(result == "ok" for result in results)
-    body = {"status": "ready" if ready else "not_ready", "nats": "connected", "services": services}
+    states = await asyncio.gather(*(_service_state(bus.client, name) for name in subjects.SERVICES))
+    details = dict(zip(subjects.SERVICES, states, strict=True))
+    services = {name: state["status"] for name, state in details.items()}
+    ready = all(status in READY_STATES for status in services.values())
+    body = {"status": "ready" if ready else "not_ready", "nats": "connected", "services": services, "details": details}
     return web.json_response(body, status=200 if ready else 503)
 
 
@@ -189,21 +313,19 @@ def add_routes(app: web.Application) -> None:
 
 
 def init_app(settings: Settings, nc: Client | None = None) -> web.Application:
-    """The app factory. Tests pass their own NATS connection; production connects here."""
+    """The app factory. Tests pass their own NATS connection; production connects (and keeps
+    reconnecting, for ever) here. Serve it with `services.gateway.server.GatewayRunner`."""
     app = web.Application(middlewares=[request_context], client_max_size=settings.max_body_bytes)
     app[SETTINGS_KEY] = settings
 
     async def nats_connection(app: web.Application) -> AsyncIterator[None]:
-        if nc is not None:
-            app[NATS_KEY] = nc
-            yield
-            return
-        own = await connect_nats(settings, "gateway")
-        app[NATS_KEY] = own
+        bus = NatsConnection(settings, "gateway") if nc is None else NatsConnection.adopt(nc, settings, "gateway")
+        await bus.start()
+        app[BUS_KEY] = bus
         yield
-        await own.drain()
+        await bus.close()
 
     app.cleanup_ctx.append(nats_connection)
     add_routes(app)
+    add_web_routes(app)  # the web page at / and /ui/ (services/gateway/web.py)
     return app
-

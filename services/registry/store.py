@@ -29,8 +29,10 @@ class ProgramStore:
     async def get(self, owner: str, program_id: int) -> dict[str, Any] | None:
         return await self._store.collection(PROGRAMS.name).get(owner, program_id)
 
-    async def page(self, owner: str, limit: int, offset: int) -> list[dict[str, Any]]:
-        return await self._store.collection(PROGRAMS.name).find(owner, order_by=(("id", -1),), limit=limit, offset=offset)
+    async def page(self, owner: str, limit: int, *, offset: int = 0, before_id: int | None = None) -> list[dict[str, Any]]:
+        """Newest first: `limit` programs after skipping `offset`, or those older than `before_id` (a cursor)."""
+        where = None if before_id is None else {"id": {"$lt": before_id}}
+        return await self._store.collection(PROGRAMS.name).find(owner, where, order_by=(("id", -1),), limit=limit, offset=offset)
 
     async def update(self, owner: str, program_id: int, changes: dict[str, Any], expected_version: int) -> dict[str, Any] | None:
         """Compare-and-set on the version, so two concurrent edits can never both win."""
@@ -56,9 +58,12 @@ class ProgramStore:
             }
         )
 
-    async def versions(self, owner: str, program_id: int, up_to: int) -> list[dict[str, Any]]:
+    async def versions(
+        self, owner: str, program_id: int, up_to: int, *, limit: int | None = None, offset: int = 0
+    ) -> list[dict[str, Any]]:
+        """Versions `up_to` and older, newest first (a cursor is the last version seen, minus one)."""
         return await self._store.collection(PROGRAM_VERSIONS.name).find(
-            owner, {"program_id": program_id, "version": {"$lte": up_to}}, order_by=(("version", -1),)
+            owner, {"program_id": program_id, "version": {"$lte": up_to}}, order_by=(("version", -1),), limit=limit, offset=offset
         )
 
     async def version(self, owner: str, program_id: int, version: int) -> dict[str, Any] | None:

@@ -178,11 +178,14 @@ class FunctionCompiler:
 
     def operands(self, exprs: Sequence[n.Expr]) -> list[Frag]:
         """Compile expressions evaluated left to right, keeping that order if a later one hoists."""
-        hoisting = [self.needs_pre(expr) for expr in exprs]
+        last_hoisting = -1  # operands before the last one that hoists must be saved in temporaries
+        for i, expr in enumerate(exprs):
+            if self.needs_pre(expr):
+                last_hoisting = i
         frags: list[Frag] = []
         for i, expr in enumerate(exprs):
             frag = self.expr(expr)
-            if any(hoisting[i + 1 :]) and not frag.const:
+            if i < last_hoisting and not frag.const:
                 name = self.temp()
                 self.emit(join([name, " = ", frag]), expr)
                 frag = Frag(name, frag.ty)

@@ -145,7 +145,11 @@ class Ctx(Market):
 
     __slots__ = (
         "account",
+        "cut_log",
         "dropped_logs",
+        "log_bytes_left",
+        "max_log_bytes",
+        "max_reason",
         "hold_reason",
         "logs",
         "max_logs",
@@ -179,6 +183,8 @@ class Ctx(Market):
         limits = rt.budget.limits
         self.max_orders = limits.max_orders
         self.max_logs = limits.max_logs
+        self.max_log_bytes = limits.max_log_bytes
+        self.max_reason = limits.max_reason
         self.reset()
 
     def describe(self) -> str:
@@ -190,6 +196,8 @@ class Ctx(Market):
         self.logs: list[str] = []
         self.hold_reason: str | None = None
         self.dropped_logs = 0
+        self.cut_log = False
+        self.log_bytes_left = self.max_log_bytes
         self.params_run: dict[str, object] | None = None
         self.state_run: dict[str, object] | None = None
         self.trigger_run: dict[str, object] | None = None
@@ -268,10 +276,12 @@ class Ctx(Market):
             raise LangError(f'ctx.{action} needs a symbol string like "BTC" first, got {show(symbol)}')
         return symbol  # type: ignore[return-value]
 
-    @staticmethod
-    def _reason(action: str, reason: object) -> str | None:
-        if reason is not None and type(reason) is not str:
-            raise LangError(f"ctx.{action}: the reason must be a string, got {a_type(reason)}")
+    def _reason(self, action: str, reason: object) -> str | None:
+        if reason is not None:
+            if type(reason) is not str:
+                raise LangError(f"ctx.{action}: the reason must be a string, got {a_type(reason)}")
+            if len(reason) > self.max_reason:  # type: ignore[arg-type]
+                raise LimitError(f"ctx.{action}: the reason is too long (more than {self.max_reason:,} characters)")
         return reason  # type: ignore[return-value]
 
     def _trade(self, action: str, symbol: object, quantity: object, options: object) -> None:
@@ -315,10 +325,21 @@ class Ctx(Market):
     def log(self, value: object) -> None:
         text = format_value(value, limit=self.rt.max_string)
         self.rt.budget.charge(len(text))
-        if len(self.logs) < self.max_logs:
-            self.logs.append(text)
-        else:
+        if len(self.logs) >= self.max_logs or self.log_bytes_left <= 0:
             self.dropped_logs += 1
+            return
+        size = len(text) if text.isascii() else len(text.encode("utf-8", "surrogatepass"))
+        if size > self.log_bytes_left:
+            keep = max(0, self.log_bytes_left - len(_CUT.encode()))
+            text = text.encode("utf-8", "surrogatepass")[:keep].decode("utf-8", "ignore") + _CUT
+            self.cut_log = True
+            size = self.log_bytes_left
+        self.log_bytes_left -= size
+        self.logs.append(text)
+
+
+_CUT = " …"
+"""Ends a log line cut at the byte limit."""
 
 
 def _fill_tables(cls: type[Market], fields: dict[str, Spec], methods: dict[str, Spec]) -> None:

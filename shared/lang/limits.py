@@ -7,6 +7,11 @@ chunk of steps (so the total is exact) and looks at the wall clock (so a slow st
 work done by helpers (building strings and collections, scanning them) is charged to a separate data
 budget, which is what bounds memory: no per-collection limit alone can stop a program from keeping
 100,000 copies of a 100,000-element array.
+
+What leaves a run is bounded by its serialized size, not by element counts: state by the characters
+of its strings each time they appear (`max_state_text`), logs by bytes (`max_log_bytes`), reasons by
+length. Inside a run, sharing is free (pushing one string 10,000 times stores 10,000 references),
+but it can never come out of the run as 10,000 copies.
 """
 
 from __future__ import annotations
@@ -15,6 +20,8 @@ from time import perf_counter
 from typing import Any
 
 import msgspec
+
+from shared.limits import MAX_LOG_BYTES_PER_RUN
 
 from .errors import LimitError
 
@@ -38,6 +45,13 @@ class RunLimits(msgspec.Struct, frozen=True):
     max_orders: int = 1_000
     max_logs: int = 1_000
     """Log lines kept per run; later lines are counted in one final line, not kept."""
+    max_log_bytes: int = MAX_LOG_BYTES_PER_RUN
+    """UTF-8 bytes of log lines kept per run; past it lines are cut and counted in the final line."""
+    max_state_text: int = 1_000_000
+    """Characters of strings and keys in the state a run hands back, counted every time a string
+    appears (a string stored 1,000 times is written out 1,000 times)."""
+    max_reason: int = 1_000
+    """Characters of one order or hold reason."""
 
     @classmethod
     def backtest(cls, **overrides: Any) -> RunLimits:

@@ -89,6 +89,16 @@ def build_globals(
     return program_globals
 
 
+def log_marker(ctx: Ctx) -> str:
+    """The last log line of a run whose logs were cut at `max_logs` lines or `max_log_bytes` bytes."""
+    limit = f"limit {ctx.max_logs:,} lines"
+    if ctx.cut_log or ctx.log_bytes_left <= 0:
+        limit += f" or {ctx.max_log_bytes:,} bytes"
+    if not ctx.dropped_logs:
+        return f"… the log was cut here ({limit})"
+    return f"… {ctx.dropped_logs} more log lines were not kept ({limit})"
+
+
 class Failure:
     """Turns an exception that stopped a run into a `RunError`, or re-raises it when it is the host's."""
 
@@ -236,15 +246,15 @@ class Runner:
         try:
             self.entry(self.depth, ctx)
             if ctx.state_run is not None:
-                check_storable(ctx.state_run, "ctx.state", self.max_collection)
+                check_storable(ctx.state_run, "ctx.state", self.max_collection, self.limits.max_state_text)
                 ctx.state = ctx.state_run
         except Exception as exc:  # noqa: BLE001 - every failure of the program becomes a RunError
             return self._failed(self.failure.error(exc))
         duration = (perf_counter() - started) * 1000.0
         orders = ctx.orders
         logs = ctx.logs
-        if ctx.dropped_logs:
-            logs.append(f"… {ctx.dropped_logs} more log lines were not kept (limit {ctx.max_logs})")
+        if ctx.dropped_logs or ctx.cut_log:
+            logs.append(log_marker(ctx))
         if orders:
             decision = orders[0]
         else:
@@ -260,4 +270,7 @@ class Runner:
         budget = self.budget
         decision = {"action": "hold", "symbol": self.symbol, "quantity": 0.0, "reason": f"run failed: {error.message}"}
         duration = (perf_counter() - budget.started) * 1000.0
-        return RunResult("error", decision, [], self.ctx.logs, budget.steps_used(), duration, error, self.ctx.state)
+        logs = self.ctx.logs
+        if self.ctx.dropped_logs or self.ctx.cut_log:
+            logs.append(log_marker(self.ctx))
+        return RunResult("error", decision, [], logs, budget.steps_used(), duration, error, self.ctx.state)

@@ -245,17 +245,21 @@ def copy_value(value: object, depth: int = 0) -> object:
     return value
 
 
-def check_storable(value: object, what: str, max_values: int) -> None:
+def check_storable(value: object, what: str, max_values: int, max_text: int | None = None) -> None:
     """Raise a LangError unless `value` can be stored as JSON: no hosts, no inf/nan, not too deep,
-    and at most `max_values` values in all (a shared array counts every time it appears, because
-    that is what storing and copying it costs)."""
+    at most `max_values` values in all, and (when given) at most `max_text` characters of strings
+    and keys. Shared arrays and strings count every time they appear, because that is what storing
+    and copying them costs."""
     left = max_values
+    text_left = max_text if max_text is not None else -1
     stack: list[tuple[object, int]] = [(value, 0)]
     while stack:
         current, depth = stack.pop()
         kind = type(current)
         if kind is not dict and kind is not list:
             _check_storable_scalar(current, what)
+            if kind is str and max_text is not None and len(current) > max_text:  # type: ignore[arg-type]
+                raise _too_much_text(what, max_text)
             continue
         if depth >= MAX_DEPTH:
             raise LangError(f"{what} is nested too deeply (more than {MAX_DEPTH} levels, or contains itself)")
@@ -263,15 +267,28 @@ def check_storable(value: object, what: str, max_values: int) -> None:
         left -= len(items)  # type: ignore[arg-type]
         if left < 0:
             raise LangError(f"{what} is too large (more than {max_values:,} values in all)")
+        if max_text is not None and kind is dict:
+            text_left -= sum(map(len, current))  # type: ignore[arg-type]
+            if text_left < 0:
+                raise _too_much_text(what, max_text)
         for item in items:  # type: ignore[union-attr]
             item_kind = type(item)
-            if item_kind is float:
+            if item_kind is str:
+                if max_text is not None:
+                    text_left -= len(item)  # type: ignore[arg-type]
+                    if text_left < 0:
+                        raise _too_much_text(what, max_text)
+            elif item_kind is float:
                 if item - item != 0.0:  # inf and nan, without a function call
                     _check_storable_scalar(item, what)
             elif item_kind is dict or item_kind is list:
                 stack.append((item, depth + 1))
-            elif not (item_kind is str or item_kind is bool or item is None):
+            elif not (item_kind is bool or item is None):
                 _check_storable_scalar(item, what)
+
+
+def _too_much_text(what: str, max_text: int) -> LimitError:
+    return LimitError(f"{what} is too large (more than {max_text:,} characters of text in all, counting repeats)")
 
 
 def _check_storable_scalar(value: object, what: str) -> None:

@@ -1,7 +1,8 @@
 """Market data: one port (`MarketData`) over stored candles, the simulator and Hyperliquid, plus numpy indicators.
 
 The executor, backtester and ai services all read candles, prices, indicator values and program views
-through this package, so they always see the same market. See `data.py` for how sources are merged,
+through this package, so they always see the same market. See `market_data.py` for the port,
+`sourcing.py` for which one source answers each series (and what `source`/`note` say),
 `indicators.py` for the indicator definitions, `view.py` for the protocol programs see.
 """
 
@@ -9,12 +10,13 @@ from shared.market.bundled import ensure_bundled_history, load_bundle
 from shared.market.candle_store import CandleStore, Coverage, SyncCandleReader
 from shared.market.candles import CandleArrays, candle_problems
 from shared.market.csv_import import parse_candles_csv
-from shared.market.errors import CandleDataError, CsvImportError, MarketDataUnavailableError
+from shared.market.errors import CandleDataError, CsvImportError, MarketDataUnavailableError, NoCandlesError
 from shared.market.hyperliquid import HyperliquidClient
-from shared.market.market_data import MarketData, MarketRequestError, build_market_data
+from shared.market.market_data import MarketData, MarketRequestError, Quote, build_market_data
 from shared.market.registry import INDICATORS, IndicatorSpec, compute_indicators, parse_indicator_call
 from shared.market.resample import resample
 from shared.market.simulator import Simulator
+from shared.market.sourcing import STORE, Sourced
 from shared.market.store_mongo import MongoCandleStore
 from shared.market.store_sqlite import SqliteCandleStore
 from shared.market.timeframes import TIMEFRAMES, parse_timeframe, timeframe_ms
@@ -40,7 +42,11 @@ __all__ = [
     "MarketRequestError",
     "MarketView",
     "MongoCandleStore",
+    "NoCandlesError",
+    "Quote",
+    "STORE",
     "Simulator",
+    "Sourced",
     "SqliteCandleStore",
     "SyncCandleReader",
     "UnknownSymbolError",

@@ -18,6 +18,7 @@ from typing import Protocol, runtime_checkable
 from shared.market.candles import CandleArrays, candle_problems
 from shared.market.errors import CandleDataError
 from shared.market.timeframes import parse_timeframe, timeframe_ms
+from shared.messages.market import symbol_problem
 
 __all__ = ["CandleStore", "Coverage", "SyncCandleReader", "check_write"]
 
@@ -69,8 +70,9 @@ class SyncCandleReader(Protocol):
 
 def check_write(symbol: str, timeframe: str, candles: CandleArrays, source: str) -> str:
     """Validate a write before any row is stored; returns the canonical timeframe."""
-    if not isinstance(symbol, str) or not symbol.strip() or len(symbol) > 32 or symbol != symbol.strip():
-        raise CandleDataError([], f"invalid symbol {symbol!r}")
+    problem = symbol_problem(symbol)
+    if problem is not None:
+        raise CandleDataError([], problem)
     if not source:
         raise CandleDataError([], "a source name is required")
     try:

@@ -3,7 +3,7 @@
 `IndicatorError` and `UnknownSymbolError` live in `view.py` (the protocol shared with the language)
 and are re-exported here so callers import every market error from one place. The gateway maps them:
 `IndicatorError`, `CandleDataError`/`CsvImportError` -> 422 (with `.errors` as details),
-`UnknownSymbolError` -> 404, `MarketDataUnavailableError` -> 503.
+`UnknownSymbolError` (and `NoCandlesError`) -> 404, `MarketDataUnavailableError` -> 503.
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ __all__ = [
     "CsvImportError",
     "IndicatorError",
     "MarketDataUnavailableError",
+    "NoCandlesError",
     "UnknownSymbolError",
 ]
 
@@ -50,3 +51,15 @@ class CsvImportError(CandleDataError):
 
 class MarketDataUnavailableError(RuntimeError):
     """A market-data source cannot answer right now (network, rate limit, not preloaded); retry later."""
+
+
+class NoCandlesError(UnknownSymbolError):
+    """A known symbol with no candles at the asked timeframe (stored only at larger ones, no live source).
+
+    A subclass of `UnknownSymbolError` so code that treats "no data for this series" alike keeps
+    working; the API answers it as 404 on the `timeframe` field, listing `timeframes` that exist.
+    """
+
+    def __init__(self, message: str, *, timeframes: list[str] | None = None) -> None:
+        super().__init__(message)
+        self.timeframes = list(timeframes or [])

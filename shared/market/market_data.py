@@ -1,21 +1,28 @@
 """`MarketData`: the one port the executor, backtester and ai services read candles, prices and views from.
 
-Sources, in order of precedence for each candle:
-1. Stored candles (bundled real history, user imports) of the requested timeframe;
-2. stored candles of a smaller timeframe, resampled (e.g. 1h/4h/1d from the bundled 30m);
-3. the live source for everything stored data does not cover: the deterministic simulator (default)
-   or Hyperliquid (when `hyperliquid_url` is configured).
+Sources: stored candles (bundled real history, user imports; larger timeframes resampled from smaller
+stored ones into complete candles only) and one live source: the deterministic simulator (default) or
+Hyperliquid (when `hyperliquid_url` is configured). Every series comes from exactly ONE of them and
+says which (`Sourced.source`, `MarketView.source`: `store`, `simulator` or `hyperliquid`); the rule
+that picks it is in `sourcing.py`. In short: the market *now* is the live source's whenever it has the
+symbol; a range that overlaps stored history gets the stored candles only (a note says what is not
+stored; holes stay holes); a range with no stored candles gets the live source's, whole; a symbol only
+the store has (an import) is served up to its last stored candle, and says so.
 
-"Covered" is decided per candle of the requested timeframe: a candle is covered by a stored series
-when stored rows fall inside it, or when it lies in a hole of that series no longer than the gap
-tolerance (`max(1 day, 3 bars)`). Small holes stay holes (no candle; mixing simulated prices into
-real history would put fake jumps in it); larger holes and everything before/after the stored range
-come from the live source. The decision only looks at stored rows within the tolerance of the
-candle, so it is the same whatever range was asked: overlapping queries agree.
+Live views (`view()` with no moment: test runs, live runs, the query endpoint) follow that rule per
+series. A view served by the live source is at `now`, priced at the live price. A view served by the
+store (a symbol with no live source) is at the close of its last stored candle: `price` is that
+close and `timestamp` that time, so a program and the API see when the data is from (`note` says it).
 
 Time: candles are identified by their open time; only candles CLOSED at the reference time are handed
 out (`as_of`: now for `candles()` and live views, the bar's close in a backtest), so nothing can look
-ahead. `now()` is the wall clock, or a sped-up clock (`live_speed`) for demos with the simulator.
+ahead. `now()` is the wall clock, or a sped-up clock (`live_speed`) for demos with the simulator,
+running from `anchor_ms` (market time = wall time there): `MARKET_CLOCK_ANCHOR`, shared by every
+process of a platform so replicas and restarted processes agree on "now"; without it, start-up.
+
+Symbols: case-insensitive (`btc` finds `BTC`); one validity rule (`shared.messages.market.Symbol`).
+Which symbols are stored is cached for `coverage_ttl_s`, and re-read before a symbol is called
+unknown, so a symbol another process just imported is found at once.
 
 Sync and async: SQLite reads and the simulator are synchronous and fast, MongoDB and Hyperliquid are
 async only. Views (`MarketView` methods are sync) therefore load their own series asynchronously up
@@ -35,29 +42,26 @@ import numpy as np
 
 from shared.market.candle_store import CandleStore, Coverage, SyncCandleReader
 from shared.market.candles import CandleArrays
-from shared.market.errors import MarketDataUnavailableError, UnknownSymbolError
+from shared.market.errors import MarketDataUnavailableError, NoCandlesError, UnknownSymbolError
 from shared.market.hyperliquid import HyperliquidClient, HyperliquidSource
-from shared.market.resample import resample
 from shared.market.simulator import Simulator
-from shared.market.timeframes import DAY_MS, ceil_time, finer_timeframes, floor_time, parse_timeframe, timeframe_ms
+from shared.market.sourcing import STORE, Sourced, SourcePlan
+from shared.market.timeframes import DAY_MS, ceil_time, floor_time, parse_timeframe, timeframe_ms
 from shared.market.view import MarketView
 from shared.market.views import BacktestView, LiveView, Series, _Family
+from shared.messages.market import symbol_problem
 from shared.timefmt import now_ms, to_iso
 
-__all__ = ["MarketData", "MarketRequestError", "build_market_data", "gap_tolerance_ms"]
+__all__ = ["MarketData", "MarketRequestError", "Quote", "Sourced", "build_market_data"]
 
 DEFAULT_LIMIT = 1000
 MAX_CANDLES = 5_000_000  # one request; ~240 MB of arrays (ten years of 1m candles)
 IMPORT_SOURCE = "import"
+_MAX_WIDENINGS = 12  # a latest-candles request over sparse stored data reaches back at most 2**12 windows
 
 
 class MarketRequestError(ValueError):
     """A market-data request that cannot be answered as asked (range too large, end before start, bad symbol)."""
-
-
-def gap_tolerance_ms(period_ms: int) -> int:
-    """Longest hole in a stored series that still counts as covered (a gap, not missing data)."""
-    return max(DAY_MS, 3 * period_ms)
 
 
 # --- live sources ------------------------------------------------------------------------------------
@@ -114,71 +118,16 @@ class _HyperliquidLive:
         return await self.source.price(symbol, at_ms)
 
 
-# --- the merge plan (pure) ---------------------------------------------------------------------------
-@dataclass(slots=True)
-class _Read:
-    timeframe: str
-    start_ms: int
-    end_ms: int
-
-
-class _Plan:
-    """Which stored series to read for a request, and how to merge them with the live source."""
-
-    def __init__(self, symbol: str, timeframe: str, start: int, end: int, coverage: dict[str, Coverage]) -> None:
-        self.symbol = symbol
-        self.timeframe = timeframe
-        self.period = timeframe_ms(timeframe)
-        self.start = start
-        self.end = end
-        self.count = max(0, (end - start) // self.period)
-        self.reads: list[_Read] = []
-        for tf in [timeframe, *finer_timeframes(timeframe)]:
-            cov = coverage.get(tf)
-            if cov is None or not self.count:
-                continue
-            src = timeframe_ms(tf)
-            pad = gap_tolerance_ms(src) + src
-            if cov.last_ms + pad < start or cov.first_ms - pad >= end:
-                continue
-            self.reads.append(_Read(tf, start - pad, end + pad))
-
-    def merge(self, stored: dict[str, CandleArrays]) -> tuple[list[CandleArrays], list[tuple[int, int]]]:
-        """Stored parts that win, and the runs [start, end) left for the live source."""
-        claimed = np.zeros(self.count, dtype=bool)
-        parts: list[CandleArrays] = []
-        opens = self.start + np.arange(self.count, dtype=np.int64) * self.period
-        for read in self.reads:
-            rows = stored.get(read.timeframe)
-            if rows is None or not len(rows):
-                continue
-            src = timeframe_ms(read.timeframe)
-            t = rows.time
-            lo = np.searchsorted(t, opens, "left")
-            hi = np.searchsorted(t, opens + self.period, "left")
-            inside = hi > lo
-            before = t[np.maximum(lo - 1, 0)]
-            after = t[np.minimum(hi, len(t) - 1)]
-            in_gap = (lo > 0) & (hi < len(t)) & (after - before - src <= gap_tolerance_ms(src))
-            wins = (inside | in_gap) & ~claimed
-            if not wins.any():
-                continue
-            claimed |= wins
-            within = rows.between(self.start, self.end)
-            bucket = (within.time - self.start) // self.period
-            taken = within.take(wins[bucket])
-            parts.append(taken if src == self.period else resample(taken, self.period))
-        runs = []
-        free = np.flatnonzero(~claimed)
-        if free.size:
-            breaks = np.flatnonzero(np.diff(free) > 1)
-            firsts = np.concatenate([[free[0]], free[breaks + 1]])
-            lasts = np.concatenate([free[breaks], [free[-1]]])
-            runs = [(self.start + int(a) * self.period, self.start + (int(b) + 1) * self.period) for a, b in zip(firsts, lasts, strict=True)]
-        return parts, runs
-
-
 # --- the facade ---------------------------------------------------------------------------------------
+@dataclass(frozen=True, slots=True)
+class Quote:
+    """A price, the moment it is for, and its source."""
+
+    price: float
+    time_ms: int
+    source: str
+
+
 class MarketData:
     """The market-data port (see module docstring). Build it with `build_market_data`."""
 
@@ -191,6 +140,7 @@ class MarketData:
         live_speed: float = 1.0,
         sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
         coverage_ttl_s: float = 5.0,
+        anchor_ms: int | None = None,
     ) -> None:
         if not live_speed > 0:
             raise ValueError("live_speed must be > 0")
@@ -199,14 +149,15 @@ class MarketData:
         self.live_speed = float(live_speed)
         self._clock = clock
         self._sleep = sleep
-        self._anchor = clock()
+        self._anchor = clock() if anchor_ms is None else int(anchor_ms)
         self._coverage: dict[str, dict[str, Coverage]] | None = None
         self._coverage_at = 0.0
         self._coverage_ttl = coverage_ttl_s
 
     # -- time --------------------------------------------------------------------------------------
     def now(self) -> int:
-        """Market time in epoch ms: the wall clock, sped up by `live_speed` since start-up."""
+        """Market time in epoch ms: the wall clock, sped up by `live_speed` since the anchor (start-up
+        unless `anchor_ms` was given)."""
         wall = self._clock()
         if self.live_speed == 1.0:
             return wall
@@ -223,16 +174,18 @@ class MarketData:
     def _fresh(self) -> bool:
         return self._coverage is not None and time.monotonic() - self._coverage_at < self._coverage_ttl
 
-    async def _coverage_index(self) -> dict[str, dict[str, Coverage]]:
-        if self._fresh():
+    async def _coverage_index(self, *, refresh: bool = False) -> dict[str, dict[str, Coverage]]:
+        if self._fresh() and not refresh:
             return self._coverage  # type: ignore[return-value]
         return self._index(await self.store.coverage())
 
-    def _coverage_index_sync(self) -> dict[str, dict[str, Coverage]]:
-        if self._fresh() or (self._coverage is not None and not isinstance(self.store, SyncCandleReader)):
-            return self._coverage  # type: ignore[return-value]
+    def _coverage_index_sync(self, *, refresh: bool = False) -> dict[str, dict[str, Coverage]]:
         if isinstance(self.store, SyncCandleReader):
+            if self._fresh() and not refresh:
+                return self._coverage  # type: ignore[return-value]
             return self._index(self.store.coverage_sync())
+        if self._coverage is not None:
+            return self._coverage
         raise MarketDataUnavailableError("stored-candle coverage is not loaded yet")
 
     async def coverage(self) -> list[Coverage]:
@@ -245,42 +198,76 @@ class MarketData:
         index = await self._coverage_index()
         return sorted(set(index) | set(await self.live.symbols()))
 
-    def _resolve(self, symbol: str, known: Iterable[str]) -> str:
-        """The known spelling of `symbol` (exact, else case-insensitive); UnknownSymbolError otherwise."""
-        if not isinstance(symbol, str) or not symbol.strip():
-            raise UnknownSymbolError(f"invalid symbol {symbol!r}")
-        names = set(known)
+    @staticmethod
+    def _match(symbol: str, names: Iterable[str]) -> str | None:
+        """The known spelling of `symbol`: exact, else case-insensitive; None when there is none."""
+        names = set(names)
         if symbol in names:
             return symbol
-        folded = {name.upper(): name for name in names}
-        match = folded.get(symbol.strip().upper())
-        if match is None:
-            shown = ", ".join(sorted(names)[:30]) + (", …" if len(names) > 30 else "")
-            raise UnknownSymbolError(f"unknown symbol {symbol!r}; known symbols: {shown}")
-        return match
+        return {name.upper(): name for name in names}.get(symbol.upper())
+
+    def _unknown(self, symbol: str, names: Iterable[str]) -> UnknownSymbolError:
+        known = sorted(set(names))
+        shown = ", ".join(known[:30]) + (", …" if len(known) > 30 else "")
+        return UnknownSymbolError(f"unknown symbol {symbol!r}; known symbols: {shown}")
 
     async def _symbol(self, symbol: str) -> str:
+        """The canonical spelling of a symbol some source has; UnknownSymbolError otherwise.
+
+        A miss re-reads the stored coverage before refusing: another process (the CLI import, another
+        worker) may have stored the symbol since the cache was filled.
+        """
+        if symbol_problem(symbol) is not None:
+            raise UnknownSymbolError(symbol_problem(symbol))
         index = await self._coverage_index()
         if symbol in index:
             return symbol
-        return self._resolve(symbol, set(index) | set(await self.live.symbols()))
+        live = await self.live.symbols()
+        found = self._match(symbol, [*index, *live])
+        if found is None:
+            index = await self._coverage_index(refresh=True)
+            found = self._match(symbol, [*index, *live])
+        if found is None:
+            raise self._unknown(symbol, [*index, *live])
+        return found
 
     def _symbol_sync(self, symbol: str) -> str:
+        if symbol_problem(symbol) is not None:
+            raise UnknownSymbolError(symbol_problem(symbol))
         index = self._coverage_index_sync()
         if symbol in index:
             return symbol
-        if self.live.sync is None:
-            try:
-                return self._resolve(symbol, index)
-            except UnknownSymbolError:
+        live = self.live.sync.symbols() if self.live.sync is not None else []
+        found = self._match(symbol, [*index, *live])
+        if found is None and isinstance(self.store, SyncCandleReader):
+            index = self._coverage_index_sync(refresh=True)
+            found = self._match(symbol, [*index, *live])
+        if found is None:
+            if self.live.sync is None:
                 raise MarketDataUnavailableError(
-                    f"{symbol} was not preloaded; with the {self.live.name} source list it in preload=[(symbol, timeframe)]"
-                ) from None
-        return self._resolve(symbol, set(index) | set(self.live.sync.symbols()))
+                    f"{symbol} was not preloaded; with the {self.live.name} source list it in preload=[(symbol, timeframe)]")
+            raise self._unknown(symbol, [*index, *live])
+        return found
+
+    async def canonical_symbol(self, symbol: str) -> str:
+        """How `symbol` is spelled here: a known source's spelling, else upper case (for a new import)."""
+        problem = symbol_problem(symbol)
+        if problem is not None:
+            raise MarketRequestError(problem)
+        try:
+            return await self._symbol(symbol)
+        except UnknownSymbolError:
+            return symbol.upper()
+
+    async def _live_has(self, symbol: str) -> bool:
+        return symbol in await self.live.symbols()
+
+    def _live_has_sync(self, symbol: str) -> bool | None:
+        return self.live.sync.has(symbol) if self.live.sync is not None else None
 
     # -- candles ------------------------------------------------------------------------------------
     def _window(self, timeframe: str, start_ms: int | None, end_ms: int | None, limit: int | None,
-                 as_of_ms: int | None) -> tuple[str, int, int, int, int | None]:
+                as_of_ms: int | None) -> tuple[str, int, int, int, int | None]:
         tf = parse_timeframe(timeframe)
         period = timeframe_ms(tf)
         as_of = self.now() if as_of_ms is None else int(as_of_ms)
@@ -294,7 +281,7 @@ class MarketData:
             start = end - want * period
         else:
             start = ceil_time(int(start_ms), period)
-            want = limit
+            want = None
             if limit is not None:
                 end = min(end, start + limit * period)
         if end_ms is not None and start_ms is not None and end_ms < start_ms:
@@ -303,122 +290,97 @@ class MarketData:
             raise MarketRequestError(f"too many candles requested ({(end - start) // period:,}); at most {MAX_CANDLES:,} per request")
         return tf, period, max(start, 0), end, want
 
-    async def candles(self, symbol: str, timeframe: str, start_ms: int | None = None, end_ms: int | None = None,
-                      limit: int | None = None, *, as_of_ms: int | None = None) -> CandleArrays:
-        """Closed candles (as of now, or `as_of_ms`) with open time in [start_ms, end_ms).
+    async def series(self, symbol: str, timeframe: str, start_ms: int | None = None, end_ms: int | None = None,
+                     limit: int | None = None, *, as_of_ms: int | None = None, live: bool | None = None,
+                     warmup: int = 0) -> Sourced:
+        """Closed candles (as of now, or `as_of_ms`) with open time in [start_ms, end_ms), from ONE source.
 
         Without `start_ms`: the last `limit` (default 1000) candles before `end_ms`. With it: candles
         from `start_ms` on, at most `limit` of them (page forward by passing the next open time).
+        `live`: answer as the market now (live source first); by default, when neither a start, an end
+        nor a moment is given. `warmup`: that many earlier candles too, from the same source.
         """
         symbol = await self._symbol(symbol)
-        tf, period, start, end, want = self._window(timeframe, start_ms, end_ms, limit, as_of_ms)
-        result = await self._assemble(symbol, tf, start, end)
-        if start_ms is None and want:
-            result = await self._fill_back(symbol, tf, period, start, end, want, result)
-            result = result.last(want)
-        return result
-
-    async def _fill_back(self, symbol: str, tf: str, period: int, start: int, end: int, want: int,
-                         result: CandleArrays) -> CandleArrays:
-        """Stored data has holes: reach further back until `want` candles are found (bounded effort)."""
-        span = end - start
-        for _ in range(4):
-            if len(result) >= want or start <= 0:
+        tf, _, start, end, want = self._window(timeframe, start_ms, end_ms, limit, as_of_ms)
+        plan = SourcePlan(
+            symbol, tf, start, end, want=want, warmup=warmup, coverage=(await self._coverage_index()).get(symbol, {}),
+            live_name=self.live.name, live_has=await self._live_has(symbol),
+            live_first=(start_ms is None and end_ms is None and as_of_ms is None) if live is None else live,
+        )
+        lo, hi = plan.window
+        if plan.source != STORE:
+            return plan.answer_live(await self.live.candles(symbol, tf, lo, hi) if hi > lo else CandleArrays.empty())
+        for _ in range(_MAX_WIDENINGS):
+            stored = {r.timeframe: await self.store.read(symbol, r.timeframe, r.start_ms, r.end_ms) for r in plan.reads(lo, hi)}
+            candles = plan.merge(stored, lo, hi)
+            wider = plan.widen(lo, hi, len(candles))
+            if wider is None:
                 break
-            span *= 2
-            start = max(0, end - span)
-            result = await self._assemble(symbol, tf, start, end)
-        return result
+            lo = wider
+        return plan.answer_stored(candles, lo, hi)
 
-    async def _assemble(self, symbol: str, tf: str, start: int, end: int) -> CandleArrays:
-        if end <= start:
-            return CandleArrays.empty()
-        plan = _Plan(symbol, tf, start, end, (await self._coverage_index()).get(symbol, {}))
-        stored = {r.timeframe: await self.store.read(symbol, r.timeframe, r.start_ms, r.end_ms) for r in plan.reads}
-        parts, runs = plan.merge(stored)
-        for a, b in runs:
-            parts.append(await self.live.candles(symbol, tf, a, b))
-        return CandleArrays.concat(parts)
-
-    def _assemble_sync(self, symbol: str, tf: str, start: int, end: int) -> CandleArrays:
-        if end <= start:
-            return CandleArrays.empty()
-        plan = _Plan(symbol, tf, start, end, self._coverage_index_sync().get(symbol, {}))
-        if plan.reads and not isinstance(self.store, SyncCandleReader):
+    def _series_sync(self, symbol: str, tf: str, start: int, end: int, *, want: int | None, warmup: int = 0,
+                     live: bool) -> Sourced:
+        """`series` for a canonical symbol and an aligned window, synchronously (views loading on demand)."""
+        plan = SourcePlan(
+            symbol, tf, start, end, want=want, warmup=warmup, coverage=self._coverage_index_sync().get(symbol, {}),
+            live_name=self.live.name, live_has=self._live_has_sync(symbol), live_first=live,
+        )
+        lo, hi = plan.window
+        if plan.source != STORE:
+            assert self.live.sync is not None  # the plan refuses a live source it cannot ask synchronously
+            return plan.answer_live(self.live.sync.candles(symbol, tf, lo, hi) if hi > lo else CandleArrays.empty())
+        if not isinstance(self.store, SyncCandleReader):
             raise MarketDataUnavailableError(
-                f"{symbol} {tf} is in the candle store, which cannot be read synchronously; pass it in preload=[(symbol, timeframe)]"
-            )
-        stored = {r.timeframe: self.store.read_sync(symbol, r.timeframe, r.start_ms, r.end_ms) for r in plan.reads}  # type: ignore[attr-defined]
-        parts, runs = plan.merge(stored)
-        if runs and self.live.sync is None:
-            raise MarketDataUnavailableError(
-                f"{symbol} {tf} comes from {self.live.name}, which cannot be read synchronously; pass it in preload=[(symbol, timeframe)]"
-            )
-        for a, b in runs:
-            if self.live.sync is not None and self.live.sync.has(symbol):
-                parts.append(self.live.sync.candles(symbol, tf, a, b))
-        return CandleArrays.concat(parts)
+                f"{symbol} {tf} is in the candle store, which cannot be read synchronously; pass it in preload=[(symbol, timeframe)]")
+        for _ in range(_MAX_WIDENINGS):
+            stored = {r.timeframe: self.store.read_sync(symbol, r.timeframe, r.start_ms, r.end_ms) for r in plan.reads(lo, hi)}
+            candles = plan.merge(stored, lo, hi)
+            wider = plan.widen(lo, hi, len(candles))
+            if wider is None:
+                break
+            lo = wider
+        return plan.answer_stored(candles, lo, hi)
 
-    def _candles_sync(self, symbol: str, tf: str, start: int, end: int, want: int | None) -> CandleArrays:
-        result = self._assemble_sync(symbol, tf, start, end)
-        if want:
-            span = end - start
-            for _ in range(4):
-                if len(result) >= want or start <= 0:
-                    break
-                span *= 2
-                start = max(0, end - span)
-                result = self._assemble_sync(symbol, tf, start, end)
-            result = result.last(want)
-        return result
+    async def candles(self, symbol: str, timeframe: str, start_ms: int | None = None, end_ms: int | None = None,
+                      limit: int | None = None, *, as_of_ms: int | None = None, live: bool | None = None) -> CandleArrays:
+        """The candles of `series(...)` (same arguments), without the source; for callers that need only them."""
+        return (await self.series(symbol, timeframe, start_ms, end_ms, limit, as_of_ms=as_of_ms, live=live)).candles
 
     # -- price ----------------------------------------------------------------------------------------
-    def _stored_price_plan(self, symbol: str, at: int) -> tuple[str, int, int] | None:
-        """The finest stored series whose range (with gap tolerance) contains `at`, and what to read."""
-        per_symbol = (self._coverage or {}).get(symbol, {})
-        for tf in sorted(per_symbol, key=timeframe_ms):
-            cov, src = per_symbol[tf], timeframe_ms(tf)
-            tol = gap_tolerance_ms(src)
-            if cov.first_ms + src <= at <= cov.last_ms + src + tol:
-                return tf, at - tol - src, at
-        return None
+    def _moment(self, sourced: Sourced, at: int, live_price: float | None) -> Quote:
+        """Price and time of a series' view at `at`: the live price then, or the last stored close and its time."""
+        if sourced.source != STORE and live_price is not None:
+            return Quote(live_price, at, sourced.source)
+        if not len(sourced.candles):
+            reason = f"; {sourced.note}" if sourced.note else ""
+            raise NoCandlesError(f"no {sourced.symbol} {sourced.timeframe} candles had closed by {to_iso(at)}{reason}")
+        period = timeframe_ms(sourced.timeframe)
+        return Quote(float(sourced.candles.close[-1]), int(sourced.candles.time[-1]) + period, sourced.source)
 
-    @staticmethod
-    def _last_close(rows: CandleArrays, period: int, at: int) -> float | None:
-        closed = rows.time + period <= at
-        if not closed.any():
-            return None
-        return float(rows.close[np.flatnonzero(closed)[-1]])
+    def _finest(self, symbol: str, index: dict[str, dict[str, Coverage]]) -> str:
+        stored = index.get(symbol, {})
+        return min(stored, key=timeframe_ms) if stored else "1m"
 
-    async def price(self, symbol: str, at_ms: int | None = None) -> float:
-        """Last price at `at_ms` (default now): stored close where stored data covers it, else the live source's."""
+    async def quote(self, symbol: str, at_ms: int | None = None) -> Quote:
+        """The price at `at_ms` (default: now, from the live source when it has the symbol), with its
+        moment and source: by the rule of `sourcing.py` on the finest stored timeframe of the symbol."""
         symbol = await self._symbol(symbol)
         at = self.now() if at_ms is None else int(at_ms)
-        await self._coverage_index()
-        plan = self._stored_price_plan(symbol, at)
-        if plan is not None:
-            tf, lo, hi = plan
-            value = self._last_close(await self.store.read(symbol, tf, lo, hi), timeframe_ms(tf), at)
-            if value is not None:
-                return value
-        value = await self.live.price(symbol, at)
-        if value is None:
-            raise UnknownSymbolError(f"no price for {symbol} at {to_iso(at)}")
-        return value
+        index = await self._coverage_index()
+        if (at_ms is None or symbol not in index) and await self._live_has(symbol):  # the common case, no candles needed
+            price = await self.live.price(symbol, at)
+            if price is not None:
+                return Quote(price, at, self.live.name)
+        tf = self._finest(symbol, index)
+        sourced = await self.series(symbol, tf, end_ms=floor_time(at, timeframe_ms(tf)), limit=1, as_of_ms=at,
+                                    live=at_ms is None)
+        live_price = await self.live.price(symbol, at) if sourced.source != STORE else None
+        return self._moment(sourced, at, live_price)
 
-    def _price_sync(self, symbol: str, at: int, fallback: CandleArrays) -> float:
-        self._coverage_index_sync()
-        plan = self._stored_price_plan(symbol, at)
-        if plan is not None and isinstance(self.store, SyncCandleReader):
-            tf, lo, hi = plan
-            value = self._last_close(self.store.read_sync(symbol, tf, lo, hi), timeframe_ms(tf), at)
-            if value is not None:
-                return value
-        elif plan is None and self.live.sync is not None and self.live.sync.has(symbol):
-            return self.live.sync.price(symbol, at)
-        if not len(fallback):
-            raise UnknownSymbolError(f"no price for {symbol} at {to_iso(at)}")
-        return float(fallback.close[-1])
+    async def price(self, symbol: str, at_ms: int | None = None) -> float:
+        """`quote(...).price`."""
+        return (await self.quote(symbol, at_ms)).price
 
     # -- views --------------------------------------------------------------------------------------
     @staticmethod
@@ -429,22 +391,27 @@ class MarketData:
         return end, max(history, since_midnight)
 
     async def view(self, symbol: str, timeframe: str, at_ms: int | None = None, history: int = 500, *,
-                   preload: Iterable[tuple[str, str | None]] = ()) -> LiveView:
+                   preload: Iterable[tuple[str, str | None]] = (), live: bool | None = None) -> LiveView:
         """The market as a program sees it at `at_ms` (default now): the last `history` closed candles
-        (more on intraday timeframes, back to 00:00 UTC, for the session VWAP) and the current price."""
+        (more on intraday timeframes, back to 00:00 UTC, for the session VWAP) and the price. Each series
+        of the view has one source (`view.source`); see the module docstring. `live`: the live source
+        first (the market now); by default when `at_ms` is not given. A live run at a trigger's moment
+        passes `live=True` so it trades on the live source like a test run, whatever is stored."""
         if isinstance(history, bool) or not isinstance(history, int) or not 1 <= history <= 100_000:
             raise MarketRequestError(f"history must be a whole number from 1 to 100000, got {history!r}")
         tf = parse_timeframe(timeframe)
+        live = at_ms is None if live is None else live
         at = self.now() if at_ms is None else int(at_ms)
         canonical = await self._symbol(symbol)
-        loaded: dict[tuple[str, str], tuple[CandleArrays, float]] = {}
+        loaded: dict[tuple[str, str], tuple[Sourced, Quote]] = {}
         for sym, t in [(canonical, tf), *((s, parse_timeframe(x) if x else tf) for s, x in preload)]:
             sym = await self._symbol(sym)
             if (sym, t) in loaded:
                 continue
             end, bars = self._live_bars(timeframe_ms(t), at, history)
-            arrays = await self.candles(sym, t, end_ms=end, limit=bars, as_of_ms=at)
-            loaded[(sym, t)] = (arrays, await self.price(sym, at))
+            sourced = await self.series(sym, t, end_ms=end, limit=bars, as_of_ms=at, live=live)
+            live_price = await self.live.price(sym, at) if sourced.source != STORE else None
+            loaded[(sym, t)] = (sourced, self._moment(sourced, at, live_price))
 
         def load(sym: str, t: str) -> MarketView:
             key = (sym, t)
@@ -454,12 +421,17 @@ class MarketData:
                 if key in family.views:
                     return family.views[key]
             if key in loaded:
-                arrays, price = loaded[key]
+                sourced, quote = loaded[key]
             else:
                 end, bars = self._live_bars(timeframe_ms(t), at, history)
-                arrays = self._candles_sync(sym, t, end - bars * timeframe_ms(t), end, bars)
-                price = self._price_sync(sym, at, arrays)
-            return LiveView(Series(sym, t, arrays), at, price, family)
+                sourced = self._series_sync(sym, t, end - bars * timeframe_ms(t), end, want=bars, live=live)
+                live_price = None
+                if sourced.source != STORE:
+                    assert self.live.sync is not None
+                    live_price = self.live.sync.price(sym, at)
+                quote = self._moment(sourced, at, live_price)
+            return LiveView(Series(sym, t, sourced.candles, source=sourced.source, note=sourced.note), quote.time_ms,
+                            quote.price, family)
 
         family = _Family(load)
         root = family.get(canonical, tf)
@@ -470,8 +442,11 @@ class MarketData:
                             preload: Iterable[tuple[str, str | None]] = ()) -> BacktestView:
         """A cursor over the bars with open time in [start_ms, end_ms), plus `warmup` earlier bars of history.
 
-        Bars must have closed by `end_ms` (the backtest's own clock), not by now: the simulator's
-        future is as valid a market as its past, so a backtest may run past today on simulated data.
+        One source per series, chosen on [start_ms, end_ms) (the warm-up comes from the same source):
+        a range that overlaps stored history runs on the stored candles only (`view.note` says what
+        part of the range is not stored), any other range on the live source. Bars must have closed by
+        `end_ms` (the backtest's own clock), not by now: the simulator's future is as valid a market as
+        its past, so a backtest may run past today on simulated data.
         """
         if isinstance(warmup, bool) or not isinstance(warmup, int) or not 0 <= warmup <= 100_000:
             raise MarketRequestError(f"warmup must be a whole number from 0 to 100000, got {warmup!r}")
@@ -483,13 +458,11 @@ class MarketData:
         start = ceil_time(int(start_ms), period)
         end = ceil_time(int(end_ms), period)
 
-        async def fetch(sym: str, t: str) -> CandleArrays:
-            p = timeframe_ms(t)
-            first = ceil_time(start, p)
-            return await self.candles(sym, t, max(0, first - warmup * p), end, as_of_ms=end)
+        async def fetch(sym: str, t: str) -> Sourced:
+            return await self.series(sym, t, ceil_time(start, timeframe_ms(t)), end, as_of_ms=end, live=False, warmup=warmup)
 
         main = await fetch(canonical, tf)
-        loaded: dict[tuple[str, str], CandleArrays] = {(canonical, tf): main}
+        loaded: dict[tuple[str, str], Sourced] = {(canonical, tf): main}
         for sym, t in preload:
             sym, t2 = await self._symbol(sym), parse_timeframe(t) if t else tf
             if (sym, t2) not in loaded:
@@ -504,33 +477,37 @@ class MarketData:
                     return family.views[key]
             if key not in loaded:
                 p = timeframe_ms(t)
-                first = ceil_time(start, p)
-                lo = max(0, first - warmup * p)
-                loaded[key] = self._assemble_sync(sym, t, lo, floor_time(end, p))
-            series = Series(sym, t, loaded[key])
-            if not len(series.candles):
-                raise UnknownSymbolError(f"no {sym} {t} candles between {to_iso(start)} and {to_iso(end)}")
-            return root.child(series)
+                loaded[key] = self._series_sync(sym, t, ceil_time(start, p), floor_time(end, p), want=None, warmup=warmup,
+                                                live=False)
+            sourced = loaded[key]
+            if not len(sourced.candles):
+                reason = f"; {sourced.note}" if sourced.note else ""
+                raise NoCandlesError(f"no {sym} {t} candles between {to_iso(start)} and {to_iso(end)}{reason}")
+            return root.child(Series(sym, t, sourced.candles, source=sourced.source, note=sourced.note))
 
         family = _Family(load)
-        offset = int(np.searchsorted(main.time, start, "left"))
-        root = BacktestView(Series(canonical, tf, main), offset, family)
+        offset = int(np.searchsorted(main.candles.time, start, "left"))
+        if offset >= len(main.candles):
+            reason = f"; {main.note}" if main.note else ""
+            raise NoCandlesError(f"no {canonical} {tf} candles between {to_iso(start)} and {to_iso(end)}{reason}")
+        root = BacktestView(Series(canonical, tf, main.candles, source=main.source, note=main.note), offset, family)
         return root
 
     # -- imports & live mode ----------------------------------------------------------------------------
     async def import_candles(self, symbol: str, timeframe: str, arrays: CandleArrays, *, source: str = IMPORT_SOURCE) -> int:
-        """Store candles (idempotent per (symbol, timeframe, time); stored candles win over the live
-        source from then on). Returns rows inserted or changed. Raises CandleDataError, nothing stored."""
-        if not isinstance(symbol, str) or not symbol.strip() or len(symbol.strip()) > 32:
-            raise MarketRequestError(f"invalid symbol {symbol!r}")
+        """Store candles (idempotent per (symbol, timeframe, time)) under the symbol's canonical spelling
+        (`canonical_symbol`). Returns rows inserted or changed. Raises MarketRequestError for an invalid
+        symbol, CandleDataError for invalid candles; either way nothing is stored."""
+        symbol = await self.canonical_symbol(symbol)
         if len(arrays) > 1 and not np.all(np.diff(arrays.time) > 0):
             arrays = arrays.take(np.argsort(arrays.time, kind="stable"))
-        written = await self.store.write(symbol.strip(), timeframe, arrays, source=source, replace=True)
+        written = await self.store.write(symbol, timeframe, arrays, source=source, replace=True)
         self._coverage = None
         return written
 
     async def watch(self, symbol: str, timeframe: str) -> AsyncIterator[CandleArrays]:
-        """Live mode: yields the newly closed candles each time a candle of `timeframe` closes.
+        """Live mode: yields the newly closed candles each time a candle of `timeframe` closes (from the
+        live source when it has the symbol, else as they are stored).
 
         With `live_speed` > 1 (simulator demos) market time runs that much faster than the wall clock.
         """
@@ -545,7 +522,7 @@ class MarketData:
                 await self._sleep((due - now) / self.live_speed / 1000.0)
                 continue
             upto = floor_time(now, period)
-            fresh = await self.candles(symbol, tf, next_open, upto, as_of_ms=now)
+            fresh = await self.candles(symbol, tf, next_open, upto, as_of_ms=now, live=True)
             next_open = upto
             if len(fresh):
                 yield fresh
@@ -566,9 +543,11 @@ def build_market_data(
     clock: Callable[[], int] = now_ms,
     sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep,
     hyperliquid_client: HyperliquidClient | None = None,
+    clock_anchor_ms: int | None = None,
 ) -> MarketData:
-    """The `MarketData` for a service: stored candles first, then Hyperliquid when `hyperliquid_url`
-    is set, else the simulator (seeded by `seed`). `live_speed` only makes sense with the simulator."""
+    """The `MarketData` for a service: stored candles, and as the live source Hyperliquid when
+    `hyperliquid_url` is set, else the simulator (seeded by `seed`). `live_speed` only makes sense with
+    the simulator; `clock_anchor_ms` is where its sped-up clock starts (see `MarketData.now`)."""
     live: LiveSource
     if hyperliquid_url or hyperliquid_client is not None:
         if live_speed != 1.0:
@@ -577,4 +556,4 @@ def build_market_data(
         live = _HyperliquidLive(HyperliquidSource(client, clock=clock))
     else:
         live = SimulatorSource(Simulator(seed))
-    return MarketData(candle_store, live, clock=clock, live_speed=live_speed, sleep=sleep)
+    return MarketData(candle_store, live, clock=clock, live_speed=live_speed, sleep=sleep, anchor_ms=clock_anchor_ms)

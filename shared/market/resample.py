@@ -2,8 +2,13 @@
 
 A larger candle takes the first open, the highest high, the lowest low, the last close and the summed
 volume of the smaller candles whose open time falls in its bucket. Buckets are aligned to the epoch
-(see `timeframes`). A bucket with missing smaller candles (a gap in stored data) is still built from
-the ones present — exchanges do the same — and a bucket with none at all produces no candle.
+(see `timeframes`).
+
+Only complete candles are served: given the source timeframe (`source_ms`), a bucket that misses any
+of its smaller candles (a gap in stored data, e.g. a day of 30m candles with three half-hours
+missing) produces NO candle, instead of a candle whose open, high, low or volume silently leave out
+part of its period. The missing candle is a gap, as the missing smaller ones were. Without
+`source_ms` every non-empty bucket is built (used where completeness is known or irrelevant).
 """
 
 from __future__ import annotations
@@ -13,13 +18,22 @@ import numpy as np
 from shared.market.candles import CandleArrays
 
 
-def resample(candles: CandleArrays, period_ms: int) -> CandleArrays:
-    """Aggregate time-sorted `candles` into buckets of `period_ms` (one output candle per non-empty bucket)."""
+def resample(candles: CandleArrays, period_ms: int, source_ms: int | None = None) -> CandleArrays:
+    """Aggregate time-sorted, duplicate-free `candles` into buckets of `period_ms`.
+
+    With `source_ms` (the timeframe of `candles`): one candle per COMPLETE bucket only (all
+    `period_ms // source_ms` smaller candles present). Without it: one per non-empty bucket.
+    """
     if not len(candles):
         return candles
     bucket = candles.time - candles.time % period_ms
     starts = np.flatnonzero(np.concatenate([[True], bucket[1:] != bucket[:-1]]))
     ends = np.concatenate([starts[1:], [bucket.size]]) - 1
+    if source_ms is not None and source_ms != period_ms:
+        complete = (ends - starts + 1) == period_ms // source_ms
+        if not complete.all():
+            keep = np.repeat(complete, ends - starts + 1)
+            return resample(candles.take(keep), period_ms) if keep.any() else CandleArrays.empty()
     return CandleArrays(
         bucket[starts],
         candles.open[starts],

@@ -11,6 +11,10 @@ Views created by `market(symbol, timeframe)` share their parent's moment (a back
 the parent's cursor through a precomputed index map, so it stays O(1) too) and the family's cache,
 so asking `ctx.market("ETH")` on every bar loads and computes ETH once.
 
+Every series, and so every view, has exactly one `source` (`store`, `simulator` or `hyperliquid`,
+see `sourcing.py`) and a `note` saying what it lacks (None when nothing): a backtest or test run
+reports them with its results.
+
 The program-facing values come from the indicator registry (`registry.py`), the same code the query
 endpoint uses, so a query and a program always agree.
 """
@@ -34,11 +38,13 @@ MAX_CANDLES_PER_CALL = 10_000
 
 
 class Series:
-    """One candle series (symbol, timeframe) with its indicator cache."""
+    """One candle series (symbol, timeframe) from one `source`, with its indicator cache."""
 
-    def __init__(self, symbol: str, timeframe: str, candles: CandleArrays) -> None:
+    def __init__(self, symbol: str, timeframe: str, candles: CandleArrays, *, source: str, note: str | None = None) -> None:
         self.symbol = symbol
         self.timeframe = timeframe
+        self.source = source
+        self.note = note
         self.period_ms = timeframe_ms(timeframe)
         self.candles = candles
         self.close_time = candles.time + self.period_ms
@@ -134,12 +140,26 @@ class _SeriesView:
     def series(self) -> Series:
         return self._series
 
+    @property
+    def source(self) -> str:
+        """Where this view's candles come from: `store`, `simulator` or `hyperliquid` (one source per series)."""
+        return self._series.source
+
+    @property
+    def note(self) -> str | None:
+        """What this view's series lacks (range outside stored history, gaps, stale data), or None."""
+        return self._series.note
+
     def market(self, symbol: str, timeframe: str | None = None) -> MarketView:
         return _market(self._family, self.timeframe, symbol, timeframe)
 
 
 class LiveView(_SeriesView):
-    """The market at one moment: closed candles up to `timestamp` and the price then."""
+    """The market at one moment: closed candles up to `timestamp` and the price then.
+
+    For a series the live source serves, `timestamp` is the moment asked (now) and `price` the live
+    price; for one only the store has, the close time and close of its last stored candle.
+    """
 
     def __init__(self, series: Series, at_ms: int, price: float, family: _Family) -> None:
         if not len(series.candles):

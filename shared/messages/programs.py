@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import msgspec
 
-from shared.messages.base import Event, Id, Page, Reply, Request
+from shared.messages.base import Event, Id, Name, Page, Reply, Request
 
 
 class ProgramCreate(Request):
-    name: str
+    name: Name
     code: str
     description: str = ""
     enabled: bool = True
@@ -18,7 +18,7 @@ class ProgramUpdate(Request):
     """A partial update: only the fields present change."""
 
     id: Id
-    name: str | msgspec.UnsetType = msgspec.UNSET
+    name: Name | msgspec.UnsetType = msgspec.UNSET
     code: str | msgspec.UnsetType = msgspec.UNSET
     description: str | msgspec.UnsetType = msgspec.UNSET
     enabled: bool | msgspec.UnsetType = msgspec.UNSET
@@ -29,7 +29,13 @@ class ProgramRef(Request):
 
 
 class ProgramList(Page):
-    pass
+    """Newest first; by `cursor` (or the documented `offset`)."""
+
+
+class ProgramVersionList(Page, kw_only=True):
+    """A program's versions, newest first."""
+
+    id: Id
 
 
 class ProgramVersionRef(Request):

@@ -38,6 +38,8 @@ class AccountInput(Request):
 
     balance: Annotated[float, msgspec.Meta(ge=0)] = 10_000.0
     positions: Annotated[list[PositionInput], msgspec.Meta(max_length=100)] = []
+    leverage: Annotated[float, msgspec.Meta(ge=1, le=100)] = 1.0
+    """Most exposure the paper account may hold: Σ |size| × price ≤ equity × leverage."""
 
 
 class TestRunRequest(Request):
@@ -68,6 +70,29 @@ class RunFailure(Reply, omit_defaults=True):
     errors: list[Diagnostic] | None = None
 
 
+class TestFill(Reply, omit_defaults=True):
+    """An order of the test run as the paper account filled it (at the view's price, with fees)."""
+
+    symbol: str
+    side: Literal["buy", "sell"]
+    quantity: float
+    price: float
+    fee: float
+    notional: float
+    realized_pnl: float = 0.0
+    order_reason: str | None = None
+
+
+class TestRejection(Reply, omit_defaults=True):
+    """An order of the test run the paper account could not fill, and why."""
+
+    action: str
+    symbol: str
+    quantity: float
+    reason: str
+    order_reason: str | None = None
+
+
 class TestRunResult(Reply, omit_defaults=True):
     status: Literal["ok", "error"]
     logs: list[str]
@@ -83,6 +108,14 @@ class TestRunResult(Reply, omit_defaults=True):
     timeframe: str | None = None
     time: str | None = None
     price: float | None = None
+    source: str | None = None  # where the market data came from: store, simulator or hyperliquid
+    note: str | None = None  # what that market data lacks (e.g. stored history ending before now)
+    fills: list[TestFill] | None = None
+    """The orders as a paper account with the request's `account` filled them (status ok only)."""
+    rejected: list[TestRejection] | None = None
+    """The orders that account could not fill (unknown symbol, too large, quantity ≤ 0, nothing to close)."""
+    account_note: str | None = None
+    """In words: where fills happened, and how many orders were rejected. Nothing is sent anywhere."""
 
 
 class GuideRequest(Request):

@@ -120,7 +120,7 @@ class MongoCollection:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Doc]:
-        check_page(limit, offset)
+        limit, offset = check_page(limit, offset)
         query = _filter(check_owner(owner), parse_where(where))
         sort = [(_key(f), d) for f, d in normalize_order(order_by)]
         if limit == 0:  # Mongo reads limit(0) as "no limit"; the port means "nothing"

@@ -10,14 +10,24 @@ scalars only (Mongo's array-containment equality has no SQL twin), ranges need a
 sorts always end with `id`, and `limit=0` means "no documents" (Mongo would read it as "no limit").
 Documents themselves must hold JSON types only (str, int, float, bool, None, list, dict): SQLite
 stores JSON, so a datetime would come back from it as a string but from MongoDB as a datetime.
+
+Integers are 64-bit in both databases, and Python's are not: an int outside that range in a query
+(an id of 2^70, a filter value) would raise an overflow inside the driver. Here it becomes the float
+of the same value, which compares as numbers do and equals no stored integer, so a lookup finds
+nothing (as it should: no document can have that id) and a range compares correctly. A *document*
+holding such an int is refused (InvalidQueryError): it could not be stored faithfully. Messages bound
+their integer fields (`shared.messages.base`), so user input never gets this far; this is the last guard.
 """
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
+
+import msgspec
 
 from shared.store.port import CollectionSpec, OrderBy, Where
 
@@ -32,6 +42,39 @@ COUNTERS = "_counters"  # the counters table / collection; collection names cann
 RANGE_OPS: frozenset[str] = frozenset({"$lt", "$lte", "$gt", "$gte"})
 OPERATORS: frozenset[str] = RANGE_OPS | {"$ne", "$in"}
 _SCALARS = (str, int, float, bool, type(None))
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+_LONG_NUMBER = re.compile(rb"\d{19,}")  # |n| > 2^63 needs 19 digits
+_encode = msgspec.json.Encoder().encode
+
+
+def int64_safe(value: Any) -> Any:
+    """`value`, except that an int no database can hold becomes the float of it (±inf past float range)."""
+    if isinstance(value, int) and not isinstance(value, bool) and not INT64_MIN <= value <= INT64_MAX:
+        try:
+            return float(value)
+        except OverflowError:
+            return math.inf if value > 0 else -math.inf
+    return value
+
+
+def _check_int_range(value: Any, where: str) -> None:
+    """Refuse a value holding an int beyond 64 bits (a cheap scan of its JSON first: the usual case)."""
+    try:
+        encoded = _encode(value)
+    except (msgspec.EncodeError, TypeError, UnicodeEncodeError, OverflowError):
+        return  # not JSON at all: other checks (or the adapter) say so
+    if not _LONG_NUMBER.search(encoded):
+        return
+    stack = [value]
+    while stack:
+        node = stack.pop()
+        if isinstance(node, Mapping):
+            stack.extend(node.values())
+        elif isinstance(node, list | tuple):
+            stack.extend(node)
+        elif isinstance(node, int) and not isinstance(node, bool) and not INT64_MIN <= node <= INT64_MAX:
+            raise InvalidQueryError(f"{where} holds the integer {node}, beyond the 64 bits a store keeps")
 
 
 class InvalidQueryError(ValueError):
@@ -64,7 +107,7 @@ def check_id(id: object) -> int | str:
     """Ids are ints (from `next_id`) or non-empty strings; bools are ints to Python but not to us."""
     if isinstance(id, bool) or not isinstance(id, int | str) or id == "":
         raise InvalidQueryError(f"invalid id {id!r}: expected an int or a non-empty string")
-    return id
+    return int64_safe(id)  # type: ignore[no-any-return]
 
 
 def check_owner(owner: object) -> str:
@@ -81,6 +124,7 @@ def check_doc(doc: Mapping[str, Any]) -> tuple[int | str, str]:
         raise InvalidQueryError("a document must carry `id` and `owner`")
     if any(key in RESERVED_FIELDS for key in doc):
         raise InvalidQueryError("a document must not carry `_id`; its key is `id`")
+    _check_int_range(doc, "the document")
     return check_id(doc["id"]), check_owner(doc["owner"])
 
 
@@ -90,6 +134,7 @@ def check_changes(changes: Mapping[str, Any]) -> Mapping[str, Any]:
         check_field(name)
         if name in IMMUTABLE_FIELDS:
             raise InvalidQueryError(f"`{name}` cannot be changed by update")
+    _check_int_range(dict(changes), "the update")
     return changes
 
 
@@ -104,13 +149,13 @@ def _condition(field: str, op: str, value: Any) -> Condition:
     if op == "$in":
         if not isinstance(value, list | tuple | set | frozenset):
             raise InvalidQueryError(f"{field}: $in takes a list, got {type(value).__name__}")
-        return Condition(field, "$in", tuple(_check_scalar(field, v) for v in value))
+        return Condition(field, "$in", tuple(int64_safe(_check_scalar(field, v)) for v in value))
     if op not in OPERATORS:
         raise InvalidQueryError(f"{field}: unsupported operator {op!r}; use one of {sorted(OPERATORS)}")
     _check_scalar(field, value)
     if op in RANGE_OPS and (value is None or isinstance(value, bool)):
         raise InvalidQueryError(f"{field}: {op} needs a number or a string, got {value!r}")
-    return Condition(field, op, value)  # type: ignore[arg-type]
+    return Condition(field, op, int64_safe(value))  # type: ignore[arg-type]
 
 
 def parse_where(where: Where | None) -> list[Condition]:
@@ -125,7 +170,7 @@ def parse_where(where: Where | None) -> list[Condition]:
                 raise InvalidQueryError(f"{field}: empty operator mapping")
             conditions.extend(_condition(field, op, value) for op, value in spec.items())
         else:
-            conditions.append(Condition(field, "$eq", _check_scalar(field, spec)))
+            conditions.append(Condition(field, "$eq", int64_safe(_check_scalar(field, spec))))
     return conditions
 
 
@@ -147,11 +192,13 @@ def normalize_order(order_by: OrderBy) -> list[tuple[str, int]]:
     return keys
 
 
-def check_page(limit: int | None, offset: int) -> None:
+def check_page(limit: int | None, offset: int) -> tuple[int | None, int]:
+    """The page, with a limit or offset past 64 bits clamped (no collection holds that many)."""
     if limit is not None and (isinstance(limit, bool) or not isinstance(limit, int) or limit < 0):
         raise InvalidQueryError(f"limit must be None or an int >= 0, got {limit!r}")
     if isinstance(offset, bool) or not isinstance(offset, int) or offset < 0:
         raise InvalidQueryError(f"offset must be an int >= 0, got {offset!r}")
+    return (None if limit is None else min(limit, INT64_MAX)), min(offset, INT64_MAX)
 
 
 def index_fields(spec: CollectionSpec) -> list[tuple[str, ...]]:
@@ -188,6 +235,7 @@ __all__ = [
     "check_owner",
     "check_page",
     "index_fields",
+    "int64_safe",
     "normalize_order",
     "parse_where",
 ]

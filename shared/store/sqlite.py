@@ -167,7 +167,7 @@ class SqliteCollection:
         limit: int | None = None,
         offset: int = 0,
     ) -> list[Doc]:
-        check_page(limit, offset)
+        limit, offset = check_page(limit, offset)
         scope, params = _scope_sql(check_owner(owner), parse_where(where))
         sql = f"SELECT doc FROM {self._table} WHERE {scope} ORDER BY {_order_sql(order_by)} LIMIT ? OFFSET ?"
         params += [-1 if limit is None else limit, offset]

@@ -21,11 +21,25 @@ async def test_healthz_answers(api: Api) -> None:
     assert status == 200 and body == {"status": "ok"}
 
 
-async def test_readyz_lists_every_service_as_ok(api: Api) -> None:
+async def test_readyz_lists_every_service_as_ready(api: Api) -> None:
     status, body = await api.get("/readyz")
     assert status == 200, body
-    assert body["nats"] == "connected"
-    assert body["services"] == {"registry": "ok", "executor": "ok", "backtester": "ok", "ai": "ok"}
+    assert body["status"] == "ready" and body["nats"] == "connected"
+    assert set(body["services"]) == {"registry", "executor", "backtester", "ai"}
+    assert body["services"]["registry"] == "ok" and body["services"]["executor"] == "ok"
+    # a service that serves no endpoint yet is up and healthy, but says so instead of plain "ok"
+    assert all(state in ("ok", "idle") for state in body["services"].values()), body
+
+
+async def test_readyz_shows_each_services_endpoints_and_store_health(api: Api) -> None:
+    status, body = await api.get("/readyz")
+    assert status == 200, body
+    registry = body["details"]["registry"]
+    assert "registry.programs.create" in registry["serves"] and "registry.health.check" not in registry["serves"]
+    assert registry["checks"] == {"store": "ok"}
+    for name, state in body["services"].items():
+        serves = body["details"][name]["serves"]
+        assert (state == "idle") == isinstance(serves, str), (name, state, serves)  # idle says it serves nothing
 
 
 @pytest_asyncio.fixture

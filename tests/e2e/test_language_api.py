@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.harness import Api
 
 BUY = 'fn run(ctx) { ctx.buy("BTC", 0.01) }'
+SPIN = "fn run(ctx) { let a = 0..100000; while true { a.contains(-1); } }"
+"""Runs until the language's 2 s wall clock stops it (each step scans 100,000 numbers)."""
 
 
 async def test_reference_example_is_valid(api: Api) -> None:
@@ -144,3 +148,107 @@ async def test_dev_guide_is_markdown_for_program_authors(api: Api) -> None:
     assert status == 200
     assert body["guide"].startswith("# Program Development Guide")
     assert "## Context Object" in body["guide"]
+
+
+# ---- issue 8: paper fills, truthful logs, work off the event loop --------------------------------------
+
+
+async def test_test_run_fills_orders_on_a_paper_account_and_rejects_what_cannot_fill(api: Api) -> None:
+    code = """fn run(ctx) {
+        ctx.buy("BTC", 0.01, "small");
+        ctx.buy("NOPE", 1, "unknown symbol");
+        ctx.buy("BTC", 1000000, "far too large");
+        ctx.close("ETH", "nothing to close");
+    }"""
+    status, body = await api.post("/api/programs/test-run", {"code": code, "symbol": "BTC", "account": {"balance": 10000}})
+    assert status == 200, body
+    assert body["status"] == "ok"
+    assert len(body["orders"]) == 4  # what the program recorded, unchanged
+    [fill] = body["fills"]
+    assert fill["symbol"] == "BTC" and fill["side"] == "buy" and fill["quantity"] == 0.01
+    assert fill["price"] == pytest.approx(body["price"]) and fill["fee"] > 0 and fill["order_reason"] == "small"
+    reasons = {r["order_reason"]: r["reason"] for r in body["rejected"]}
+    assert set(reasons) == {"unknown symbol", "far too large", "nothing to close"}
+    assert "unknown symbol NOPE" in reasons["unknown symbol"]
+    assert "exceed equity × leverage" in reasons["far too large"]
+    assert "no open position in ETH" in reasons["nothing to close"]
+    assert "paper account" in body["account_note"] and "3 of 4 orders could not be filled" in body["account_note"]
+
+
+async def test_test_run_account_positions_and_leverage_are_used(api: Api) -> None:
+    code = 'fn run(ctx) { ctx.log(ctx.position("BTC").size); ctx.close("BTC", "take it off"); }'
+    account = {"balance": 1000, "leverage": 2, "positions": [{"symbol": "BTC", "side": "long", "size": 0.001, "entry_price": 1}]}
+    status, body = await api.post("/api/programs/test-run", {"code": code, "symbol": "BTC", "account": account})
+    assert status == 200 and body["status"] == "ok", body
+    assert body["logs"] == ["0.001"]
+    [fill] = body["fills"]
+    assert fill["side"] == "sell" and fill["quantity"] == 0.001 and fill["realized_pnl"] > 0
+    assert body["rejected"] == []
+    status, body = await api.post("/api/programs/test-run", {"code": code, "symbol": "BTC", "account": {"leverage": 0.5}})
+    assert status == 422 and body["error"]["details"]["field"].startswith("account")
+
+
+async def test_test_run_logs_are_cut_with_a_marker_and_the_reply_fits(api: Api) -> None:
+    code = 'fn run(ctx) { let s = "0123456789"; for i in 0..16 { s = s + s; } for i in 0..10 { ctx.log(s); } }'
+    status, body = await api.post("/api/programs/test-run", {"code": code, "symbol": "BTC"})
+    assert status == 200 and body["status"] == "ok", body
+    assert body["logs"][-1].startswith("… 9 more log lines were not kept")
+    assert sum(len(line.encode()) for line in body["logs"][:-1]) <= 256 * 1024
+
+
+async def test_test_run_state_of_shared_strings_is_a_limit_error_not_gigabytes(api: Api) -> None:
+    code = 'fn run(ctx) { let s = "0123456789"; for i in 0..16 { s = s + s; } let a = []; for i in 0..10000 { a.push(s); } ctx.state.a = a; }'
+    status, body = await api.post("/api/programs/test-run", {"code": code, "symbol": "BTC"})
+    assert status == 200
+    assert body["status"] == "error" and body["error"]["kind"] == "limit"
+    assert "characters of text" in body["error"]["message"]
+
+
+async def test_a_long_run_does_not_block_the_executor(api: Api, platform: object) -> None:
+    """While one test run spins for its whole time budget in a worker, the executor's `$SRV.PING`,
+    a market query and a validate all answer first."""
+    from tests.harness import RunningPlatform
+
+    assert isinstance(platform, RunningPlatform)
+    nc = platform.services[0].nc
+    order: list[str] = []
+
+    async def heavy() -> None:
+        status, body = await api.post("/api/programs/test-run", {"code": SPIN, "symbol": "BTC"})
+        assert status == 200 and body["status"] == "error" and body["error"]["kind"] == "limit", body
+        order.append("heavy")
+
+    async def light() -> None:
+        await asyncio.sleep(0.3)  # let the heavy run reach its worker
+        reply = await nc.request("$SRV.PING.executor", b"", timeout=5)
+        assert b"executor" in reply.data
+        status, _ = await api.get("/api/programs/available-symbols")
+        assert status == 200
+        status, body = await api.post("/api/programs/validate", {"code": BUY})
+        assert status == 200 and body["valid"] is True
+        order.append("light")
+
+    await asyncio.gather(heavy(), light())
+    assert order == ["light", "heavy"]
+
+
+async def test_saving_a_large_program_does_not_block_the_registry(api: Api, platform: object) -> None:
+    from tests.harness import RunningPlatform
+
+    assert isinstance(platform, RunningPlatform)
+    nc = platform.services[0].nc
+    big = "const A = [" + ",".join(["1"] * 30_000) + "];\nfn run(ctx) { ctx.log(len(A)); }\n"
+    order: list[str] = []
+
+    async def save() -> None:
+        status, body = await api.post("/api/programs/", {"name": "big", "code": big})
+        assert status == 201, body
+        order.append("saved")
+
+    async def ping() -> None:
+        reply = await nc.request("$SRV.PING.registry", b"", timeout=5)
+        assert b"registry" in reply.data
+        order.append("ping")
+
+    await asyncio.gather(save(), ping())
+    assert sorted(order) == ["ping", "saved"]

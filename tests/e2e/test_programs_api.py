@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 
 from tests.harness import Api
@@ -197,3 +199,46 @@ async def test_request_id_is_echoed_when_given_and_made_when_not(api: Api) -> No
 async def test_bad_owner_header_is_400(api: Api) -> None:
     status, reply = await api.get("/api/programs/", headers={"X-Owner": "no spaces allowed"})
     assert status == 400
+
+
+async def test_a_write_the_client_got_504_for_leaves_nothing_behind(settings, tmp_path, http_session) -> None:  # type: ignore[no-untyped-def]
+    """The gateway gives up at its deadline (504); the registry, slow to check the code, then finds the
+    deadline (less than its write margin away) and writes nothing: no program, no new version."""
+    import time
+
+    import msgspec
+
+    from services.registry.service import build as build_registry, compile_errors
+    from shared.natsserver import NatsServer
+    from tests.harness import start_platform
+
+    slow = {"on": False}
+
+    def slow_check(code: str):  # type: ignore[no-untyped-def]
+        if slow["on"]:
+            time.sleep(1.3)  # blocks this (test) event loop: the gateway cannot answer before it ends either
+        return compile_errors(code)
+
+    async def build(s):  # type: ignore[no-untyped-def]
+        return await build_registry(s, check_code=slow_check)
+
+    with NatsServer(tmp_path / "js") as server:
+        own = msgspec.structs.replace(settings, nats_url=server.url, data_dir=str(tmp_path / "data"), request_timeout_s=1.0)
+        running = await start_platform(own, [build])
+        api = Api(http_session, running.base_url)
+        try:
+            status, kept = await api.post("/api/programs", {"name": "kept", "code": GRID})
+            assert status == 201, kept
+            slow["on"] = True
+            status, reply = await api.post("/api/programs", {"name": "late", "code": GRID})
+            assert status == 504 and reply["error"]["code"] == "timeout"
+            status, reply = await api.put(f"/api/programs/{kept['id']}", {"code": GRID + "\n// changed"})
+            assert status == 504 and reply["error"]["code"] == "timeout"
+            slow["on"] = False
+            await asyncio.sleep(0)  # let the registry finish whatever it still had
+            status, listed = await api.get("/api/programs")
+            assert [p["name"] for p in listed] == ["kept"] and listed[0]["version"] == 1
+            status, versions = await api.get(f"/api/programs/{kept['id']}/versions")
+            assert [v["version"] for v in versions] == [1]
+        finally:
+            await running.stop()

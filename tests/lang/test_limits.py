@@ -182,7 +182,7 @@ def test_orders_per_run_are_limited() -> None:
 def test_logs_beyond_the_limit_are_counted_not_kept() -> None:
     result = run("fn run(ctx) { for i in 0..5 { ctx.log(i); } }", limits=SMALL)
     assert result.status == "ok"
-    assert result.logs == ["0", "1", "… 3 more log lines were not kept (limit 2)"]
+    assert result.logs == ["0", "1", "… 3 more log lines were not kept (limit 2 lines)"]
 
 
 def test_power_overflow_is_an_error_not_a_crash() -> None:

@@ -58,13 +58,15 @@ async def test_bundled_candles_win_over_the_simulator_inside_their_range(
 ) -> None:
     md = build_market_data(bundled_store, clock=lambda: NOW)
     start, end = parse_time("2018-03-01"), parse_time("2018-04-01")
-    served = await md.candles("BTC", tf, start, end)
-    expected = resample(bundle["BTC"].between(start, end), timeframe_ms(tf))
-    assert served.equals(expected)
-    assert 5_000 < served.close.min() < 12_000  # 2018 prices, not simulated 2026 ones
+    served = await md.series("BTC", tf, start, end)
+    expected = resample(bundle["BTC"].between(start, end), timeframe_ms(tf), timeframe_ms("30m"))  # complete candles only
+    assert served.source == "store" and served.candles.equals(expected)
+    assert 5_000 < served.candles.close.min() < 12_000  # 2018 prices, not simulated 2026 ones
+    if len(expected) < (end - start) // timeframe_ms(tf):  # a hole in the real history: said, not filled
+        assert served.note is not None and "missing" in served.note
 
 
-async def test_simulator_serves_outside_the_bundled_range_and_symbols_it_lacks(bundled_store: SqliteCandleStore) -> None:
+async def test_simulator_serves_ranges_with_no_bundled_candles_and_symbols_it_lacks(bundled_store: SqliteCandleStore) -> None:
     md = build_market_data(bundled_store, clock=lambda: NOW)
     sim = Simulator(42)
     after = (parse_time("2019-11-01"), parse_time("2019-11-03"))
@@ -90,9 +92,11 @@ async def test_programs_see_bundled_history_through_views_including_other_market
     md = build_market_data(bundled_store, clock=lambda: NOW)
     at = parse_time("2018-03-05T10:20:00Z")
     view = await md.view("BTC", "1h", at_ms=at, history=48)
+    assert view.source == "store" and view.timestamp == parse_time("2018-03-05T10:00")  # the last stored close
     assert view.price == float(bundle["BTC"].between(None, parse_time("2018-03-05T10:00")).close[-1])
     eth = view.market("ETH", "4h")  # loaded synchronously from the SQLite store
-    expected = resample(bundle["ETH"].between(parse_time("2018-03-01"), parse_time("2018-03-05T08:00")), timeframe_ms("4h"))
+    expected = resample(bundle["ETH"].between(parse_time("2018-03-01"), parse_time("2018-03-05T08:00")), timeframe_ms("4h"), timeframe_ms("30m"))
     assert [c["close"] for c in eth.candles(3)] == expected.close[-3:].tolist()
     backtest = await md.backtest_view("LTC", "1d", parse_time("2018-01-01"), parse_time("2018-02-01"), warmup=20)
-    assert backtest.arrays.equals(resample(bundle["LTC"].between(parse_time("2017-12-12"), parse_time("2018-02-01")), timeframe_ms("1d")))
+    daily = resample(bundle["LTC"].between(parse_time("2017-12-12"), parse_time("2018-02-01")), timeframe_ms("1d"), timeframe_ms("30m"))
+    assert backtest.source == "store" and backtest.arrays.equals(daily)

@@ -73,14 +73,14 @@ async def test_symbols_come_from_every_source_sorted_and_unknown_ones_are_refuse
     assert len(await md.candles("btc", "1h", limit=2)) == 2  # case does not matter
 
 
-async def test_imported_candles_win_and_large_holes_between_them_come_from_the_simulator(sqlite_store: SqliteCandleStore) -> None:
+async def test_imported_candles_win_and_holes_between_them_stay_holes(sqlite_store: SqliteCandleStore) -> None:
     md = build_market_data(sqlite_store, clock=lambda: NOW)
-    sim = Simulator(42)
     real_like = CandleArrays.from_rows([(parse_time("2026-01-05") + i * H, 10.0, 11.0, 9.0, 10.5, 5.0) for i in range(24)])
     later = CandleArrays.from_rows([(parse_time("2026-02-20") + i * H, 20.0, 21.0, 19.0, 20.5, 5.0) for i in range(24)])
     await md.import_candles("BTC", "1h", CandleArrays.concat([real_like, later]))
-    hole = (parse_time("2026-01-20"), parse_time("2026-01-21"))
-    assert (await md.candles("BTC", "1h", *hole)).equals(sim.candles("BTC", "1h", *hole))
+    hole = await md.series("BTC", "1h", parse_time("2026-01-20"), parse_time("2026-01-21"))
+    assert hole.source == "store" and not len(hole.candles)  # inside stored history: no simulated candles
+    assert hole.note is not None and "24 candle(s) inside the stored range are missing" in hole.note
     day = await md.candles("BTC", "1h", parse_time("2026-01-05"), parse_time("2026-01-06"))
     assert set(day.close.tolist()) == {10.5}
     four_hourly = await md.candles("BTC", "4h", parse_time("2026-01-05"), parse_time("2026-01-06"))

@@ -88,7 +88,7 @@ def test_query_results_are_json_and_equal_what_a_program_sees_through_its_view()
     c = candles()
     names = ["rsi", "sma(50)", "ema", "atr", "vwap", "obv", "macd", "bbands(20,2)", "stoch", "volume_spike", "change(24)"]
     from_arrays = compute_indicators(c, names)
-    view = LiveView(Series("ETH", "1h", c), int(c.time[-1]) + 3_600_000, float(c.close[-1]), _Family(lambda s, t: None))  # type: ignore[arg-type,return-value]
+    view = LiveView(Series("ETH", "1h", c, source="store"), int(c.time[-1]) + 3_600_000, float(c.close[-1]), _Family(lambda s, t: None))  # type: ignore[arg-type,return-value]
     from_view = compute_indicators(view, names)
     assert from_arrays == from_view
     json.dumps(from_arrays)  # floats, None, bools and dicts only

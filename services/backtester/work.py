@@ -1,0 +1,165 @@
+"""What runs inside the backtester's worker processes (never on the service's event loop).
+
+`init` builds each worker's own market data (its own store connection and event loop: a worker is a
+separate process, and `MarketData` is async) once, when the worker starts. `compile_errors` checks a
+program for the submit; `run_job` loads the candles, runs the engine and turns its outcome into the
+documents the service stores, so the loop only writes them. Everything passed in and out is plain
+data (pickled over the worker's pipe).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from contextlib import AsyncExitStack
+from functools import lru_cache
+from typing import Any
+
+import msgspec
+import numpy as np
+
+from services.backtester.engine import BacktestProgramError, BacktestSpec, run_backtest
+from shared.lang import CompileResult, compile_program
+from shared.market import MarketData, MarketRequestError, UnknownSymbolError
+from shared.market.errors import CandleDataError, MarketDataUnavailableError
+from shared.messages.backtests import METRIC_FIELDS
+from shared.settings import Settings
+from shared.timefmt import to_iso
+from shared.trading import AccountConfig
+from shared.workers import report_progress
+
+MAX_CURVE_POINTS = 2_000
+MAX_CONTEXT_BYTES = 32 * 1024
+"""A trigger's context above this (long logs) keeps its first log lines and says it was cut."""
+WARMUP_BARS = 500
+"""History before the range that indicators may read at its first bar."""
+
+_market: MarketData | None = None
+_loop: asyncio.AbstractEventLoop | None = None
+_resources: AsyncExitStack | None = None
+_encode = msgspec.json.Encoder().encode
+
+
+def init(settings: Settings) -> None:
+    """Worker initializer: this process's market data (same sources and store as the service)."""
+    global _market, _loop, _resources
+    from shared.market.factory import open_market_data
+
+    _loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(_loop)
+    _resources = AsyncExitStack()
+    _market, _ = _loop.run_until_complete(open_market_data(settings, _resources))
+
+
+@lru_cache(maxsize=64)
+def compiled(code: str) -> CompileResult:
+    return compile_program(code)
+
+
+def compile_errors(code: str) -> list[dict[str, Any]]:
+    """`[{line, column, message}]` of a program that does not compile; empty when it does."""
+    return [{"line": d.line, "column": d.column, "message": d.message} for d in compiled(code).errors]
+
+
+def job_spec(doc: dict[str, Any]) -> dict[str, Any]:
+    """What a worker needs from the record (plain data)."""
+    keys = ("id", "code", "symbol", "timeframe", "start_ms", "end_ms", "initial_capital", "fee_rate", "slippage_bps",
+            "leverage", "params", "selection")  # fmt: skip
+    return {key: doc.get(key) for key in keys}
+
+
+def _finite(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, np.generic):
+        return _finite(value.item())
+    return value
+
+
+def downsample(times: np.ndarray, values: np.ndarray, limit: int = MAX_CURVE_POINTS) -> list[dict[str, Any]]:
+    """At most `limit` points, evenly spaced, always keeping the first, the last and the lowest point
+    (so the chart shows the worst drawdown's trough)."""
+    n = len(times)
+    if n <= limit:
+        picked = np.arange(n)
+    else:
+        picked = np.unique(np.concatenate([np.linspace(0, n - 1, limit - 1).round().astype(np.int64), [int(np.argmin(values))]]))
+    return [{"time": to_iso(int(times[i])), "equity": float(values[i])} for i in picked]
+
+
+def _cap_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
+    if context is None or len(_encode(context)) <= MAX_CONTEXT_BYTES:
+        return context
+    logs = list(context.get("logs") or [])
+    kept: list[str] = []
+    size = 0
+    for line in logs:
+        size += len(line.encode()) + 4
+        if size > MAX_CONTEXT_BYTES // 2:
+            break
+        kept.append(line)
+    kept.append(f"… {len(logs) - len(kept)} more log lines not kept")
+    return {**context, "logs": kept}
+
+
+def _preloadable(markets: Any) -> list[tuple[str, str | None]]:
+    """The literal `ctx.market(...)` series that exist; the others fail inside the run, at their line."""
+    assert _market is not None and _loop is not None
+    known = set(_loop.run_until_complete(_market.symbols()))
+    return [(symbol, tf) for symbol, tf in markets if symbol in known]
+
+
+def run_job(spec: dict[str, Any]) -> dict[str, Any]:
+    """Run one backtest; the result (or the program's failure) as storable documents."""
+    assert _market is not None and _loop is not None, "work.init did not run in this worker"
+    compilation = compiled(spec["code"])
+    if not compilation.ok or compilation.program is None:
+        first = compilation.errors[0]
+        return {"error": {"kind": "compile", "message": first.message, "line": first.line, "column": first.column}}
+    program = compilation.program
+    try:
+        view = _loop.run_until_complete(
+            _market.backtest_view(spec["symbol"], spec["timeframe"], spec["start_ms"], spec["end_ms"], WARMUP_BARS,
+                                  preload=_preloadable(program.markets))
+        )
+    except (MarketRequestError, UnknownSymbolError, CandleDataError, MarketDataUnavailableError) as exc:
+        return {"error": {"kind": "data", "message": str(exc)}}
+    if len(view) == 0:
+        return {"error": {"kind": "data", "message": f"no {spec['symbol']} {spec['timeframe']} candles between "
+                          f"{to_iso(spec['start_ms'])} and {to_iso(spec['end_ms'])}"}}
+    account = AccountConfig(initial_capital=spec["initial_capital"], fee_rate=spec["fee_rate"],
+                            slippage_bps=spec["slippage_bps"], leverage=spec["leverage"])
+    selection = spec.get("selection") or {}
+    engine_spec = BacktestSpec(account=account, params=spec["params"] or {}, run_on=selection.get("run_on"))
+
+    def progress(done: int, total: int) -> None:
+        report_progress((done, total))
+
+    try:
+        outcome = run_backtest(program, view, engine_spec, progress=progress)
+    except BacktestProgramError as exc:
+        return {
+            "error": {"kind": exc.kind, "message": exc.message, "line": exc.line, "column": exc.column, "bar_time": exc.bar_time},
+            "bars_done": exc.bar,
+            "bars_total": len(view),
+            "source": getattr(view, "source", None),
+        }
+    backtest_id = spec["id"]
+    triggers = []
+    for n, item in enumerate(outcome.trigger_items()):
+        item["context"] = _cap_context(item.get("context"))
+        triggers.append({"id": f"trig-{backtest_id.removeprefix('bt-')}-{n}", **item})
+    metrics_all = {name: _finite(value) for name, value in outcome.metrics.items()}
+    metrics_all["notes"] = list(outcome.notes)
+    return {
+        "error": None,
+        "source": outcome.source,
+        "bars_total": outcome.bars,
+        "metrics": {name: metrics_all.get(name) for name in METRIC_FIELDS},
+        "metrics_all": metrics_all,
+        "trades": outcome.trade_items(),
+        "markers": outcome.marker_items(),
+        "triggers": triggers,
+        "equity": downsample(outcome.equity_times, outcome.equity),
+        "equity_full": np.column_stack([outcome.equity_times.astype(np.float64), outcome.equity]).tolist(),
+    }

@@ -1,0 +1,1 @@
+"""Live trading: paper accounts, signal pools, bindings, and the runs that happen by themselves."""
