@@ -78,7 +78,8 @@ def _call(url: str, method: str = "GET", body: Any = None, timeout: float = 30.0
 def _start(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port, nats_port = free_port(), free_port()
     hyperoru = Path(sys.executable).parent / "hyperoru"
-    env = {**os.environ, "LOG_LEVEL": "warning", "LOG_FORMAT": "json"}
+    # BENCH_JOB_LOG=1: info-level logs, and the backtester's timing lines in the result (`log`).
+    env = {**os.environ, "LOG_LEVEL": "info" if os.environ.get("BENCH_JOB_LOG") else "warning", "LOG_FORMAT": "json"}
     log = (data_dir.parent / "up.log").open("wb")
     process = subprocess.Popen(
         [str(hyperoru), "up", "--port", str(port), "--nats-port", str(nats_port), "--data-dir", str(data_dir), "--no-samples"],
@@ -144,10 +145,15 @@ def measure_job(
             backtest_id = accepted["backtest_id"]
             accepted_s = time.perf_counter() - started
             deadline = started + timeout_s
+            running_s = done_s = None  # first seen running, first seen with every bar done
             while True:
                 status, record = _call(f"{base}/api/programs/backtest/{backtest_id}")
                 if status == 200 and record["status"] in ("completed", "failed", "cancelled"):
                     break
+                if status == 200 and record["status"] == "running":
+                    running_s = running_s or time.perf_counter() - started
+                    if record.get("bars_total") and record.get("bars_done") == record["bars_total"]:
+                        done_s = done_s or time.perf_counter() - started
                 if time.perf_counter() > deadline:
                     raise RuntimeError(f"the job did not finish within {timeout_s:g} s: {record}")
                 time.sleep(0.05)
@@ -157,10 +163,15 @@ def measure_job(
             out: dict[str, Any] = {
                 "seconds": seconds,
                 "accepted_s": accepted_s,
+                "running_s": running_s,
+                "engine_done_s": done_s,
                 "bars": record["bars_total"],
                 "bars_per_s": record["bars_total"] / seconds,
                 "result": record,
             }
+            if os.environ.get("BENCH_JOB_LOG"):
+                lines = (data_dir.parent / "up.log").read_text(errors="replace").splitlines()
+                out["log"] = "\n".join(line for line in lines if '"backtest' in line or "worker" in line)
             if with_trades:
                 trades: list[Any] = []
                 cursor = None
@@ -187,11 +198,16 @@ def main() -> None:
     result = measured["result"]
     from benchmarks.report import print_table
 
+    def at(key: str) -> str:
+        return "-" if measured.get(key) is None else f"{measured[key]:.2f}"
+
     print_table(
-        ["bars", "submit → 202 (ms)", "submit → completed (s)", "bars/s", "trades", "equity points"],
-        [[f"{measured['bars']:,}", f"{measured['accepted_s'] * 1000:.0f}", f"{measured['seconds']:.2f}",
+        ["bars", "submit → 202 (ms)", "seen running (s)", "submit → completed (s)", "bars/s", "trades", "equity points"],
+        [[f"{measured['bars']:,}", f"{measured['accepted_s'] * 1000:.0f}", at("running_s"), f"{measured['seconds']:.2f}",
           f"{measured['bars_per_s']:,.0f}", f"{result['total_trades']:,}", f"{result['equity_points']:,}"]],
     )
+    if measured.get("log"):
+        print(measured["log"])
 
 
 if __name__ == "__main__":

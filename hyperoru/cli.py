@@ -92,3 +92,12 @@ def import_candles(file: Path, symbol: str, timeframe: str, data_dir: Path | Non
             click.echo(line, err=True)
         raise click.ClickException(exc.summary) from None
     click.echo(f"imported {rows} candle(s) of {symbol.upper()} {timeframe} from {first} to {last} ({written} new or changed)")
+
+
+from hyperoru.commands.token import token as _token_commands  # noqa: E402  (owner: api-security)
+
+main.add_command(_token_commands)
+
+from hyperoru.commands.api import register as _register_api_commands  # noqa: E402  (owner: api-docs)
+
+_register_api_commands(main)

@@ -43,6 +43,17 @@ PLATFORM_TOKEN_ENV = "HYPERORU_PLATFORM"
 """Set in every child's environment (inherited by their workers): how the watchdog finds them all."""
 
 
+NO_AUTH_NOTICE = (
+    "*** AUTH_MODE=none: no authentication; every request acts as owner `local`. Anyone who can reach "
+    "{host} can use it. For more than one machine set AUTH_MODE=token and make tokens with `hyperoru token create`. ***"
+)
+
+
+def local_auth_mode() -> str:
+    """`hyperoru up` is single-user by default (`none`); an explicit AUTH_MODE wins."""
+    return os.environ.get("AUTH_MODE") or "none"
+
+
 class PlatformError(RuntimeError):
     pass
 
@@ -189,12 +200,16 @@ class Platform:
         )
         self._nats_unit = _Nats(server=self.nats)
         self._nats_unit.start(self.clock())
+        from shared.market.factory import shared_clock_anchor  # live-followups: one market clock for every child
+
         env = {
             **os.environ,
+            **shared_clock_anchor(self.data_dir),  # MARKET_CLOCK_ANCHOR, kept in the data dir across restarts
             "NATS_URL": self.nats.url,
             "DATA_DIR": str(self.data_dir),
             "GATEWAY_HOST": self.host,
             "GATEWAY_PORT": str(self.port),
+            "AUTH_MODE": local_auth_mode(),  # one local user unless AUTH_MODE says otherwise (api-security)
             PLATFORM_TOKEN_ENV: self.token,
         }
         self.children = [_Child(name=name, env=env, log_sink=self.log_sink) for name in PROCESSES]
@@ -300,6 +315,8 @@ def run_until_signalled(platform: Platform, on_ready: Callable[[Platform], None]
         if on_ready is not None:
             on_ready(platform)
         platform.say(f"Hyperoru Programs is up at {platform.url}  (NATS {platform.nats.url if platform.nats else '?'}; Ctrl-C stops)")
+        if local_auth_mode() == "none":
+            platform.say(NO_AUTH_NOTICE.format(host=platform.host))
         while not stopping:
             platform.supervise_once()
             time.sleep(0.25)

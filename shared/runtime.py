@@ -40,7 +40,7 @@ from nats.micro import add_service
 from nats.micro.request import ERROR_CODE_HEADER, ERROR_HEADER, Request as MicroRequest
 from nats.micro.service import Service as MicroService
 
-from shared import subjects
+from shared import subjects, telemetry
 from shared.context import RequestContext
 from shared.errors import (
     AppError,
@@ -93,6 +93,7 @@ class EventPublisher:
     async def publish(self, subject: str, event: Event) -> None:
         try:
             await self._js.publish(subject, _encoder.encode(event), headers={"Nats-Msg-Id": event.id})
+            telemetry.count_event(subject, getattr(event, "status", None))  # /metrics (shared/telemetry.py)
         except Exception as exc:  # the write it reports on has happened; losing the event must not undo it
             log.error("event_publish_failed", subject=subject, event_id=event.id, error=str(exc))
 
@@ -365,7 +366,8 @@ class Service:
 
     async def _register(self, nc: Client) -> None:
         self._micro = await add_service(
-            nc, name=self.name, version=self.version, description=self.description, queue_group=self.name
+            nc, name=self.name, version=self.version, description=self.description, queue_group=self.name,
+            stats_handler=telemetry.stats_handler(subjects.health(self.name)),  # $SRV.STATS data for /metrics
         )
         for endpoint in [*self._endpoints, _Endpoint(subjects.health(self.name), HealthQuery, self._health)]:
             await self._micro.add_endpoint(
@@ -439,12 +441,9 @@ class Service:
                 if isinstance(error, Internal):
                     log.exception("request_failed", subject=endpoint.subject)
                 await _respond_error(request, error)
-        log.info(
-            "request_handled",
-            subject=endpoint.subject,
-            outcome=outcome,
-            duration_ms=round((time.perf_counter() - started) * 1000, 3),
-        )
+        elapsed = time.perf_counter() - started
+        telemetry.observe(endpoint.subject, outcome, elapsed)
+        log.info("request_handled", subject=endpoint.subject, outcome=outcome, duration_ms=round(elapsed * 1000, 3))
 
 
 class ServiceClient:

@@ -48,7 +48,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
         float, Positive, msgspec.Meta(description="Speed-up of the simulator's live clock (1 = real time)")
     ] = 1.0
     market_clock_anchor: Annotated[  # live-followups
-        str | None,
+        Annotated[str, msgspec.Meta(pattern=r"^(\d{1,15}|\d{4}-\d{2}-\d{2}([T ][0-9:.]+)?(Z|[+-]\d{2}:?\d{2})?)$")] | None,
         msgspec.Meta(description="Where a sped-up market clock starts (epoch ms or ISO, UTC); one value for all processes. `hyperoru up` sets it; unset = each process's start-up"),
     ] = None
     hyperliquid_url: Annotated[
@@ -124,6 +124,37 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     ai_repair_rounds: Annotated[
         int, msgspec.Meta(ge=0, le=10, description="Times code that does not compile goes back to the model to be fixed")
     ] = 2
+
+    # -- authentication, browser security, rate limits, metrics (owner: api-security) --------------
+    auth_mode: Annotated[
+        Literal["token", "none", "proxy"],
+        msgspec.Meta(description="Who a request acts for: `token` (Bearer API tokens), `none` (one local user, `local`; the default of `hyperoru up`), `proxy` (`X-Owner` from `TRUSTED_PROXY_CIDRS` only)"),
+    ] = "token"
+    trusted_proxy_cidrs: Annotated[
+        str | None, msgspec.Meta(description="Comma-separated networks (`10.0.0.0/8,127.0.0.1/32`) whose `X-Owner` is trusted in `proxy` mode")
+    ] = None
+    cors_origins: Annotated[
+        str | None, msgspec.Meta(description="Comma-separated exact origins (`https://app.example.com`) allowed to call the API from a browser; unset = CORS off")
+    ] = None
+    rate_limit_per_s: Annotated[
+        float, msgspec.Meta(ge=0, description="Requests per second one owner may make to `/api` on one gateway replica (token bucket refill); 0 = no limit")
+    ] = 50.0
+    rate_limit_burst: Annotated[
+        int, msgspec.Meta(ge=0, le=1_000_000, description="Requests one owner may make at once before the rate applies (bucket size); 0 = no limit")
+    ] = 100
+    token_cache_ttl_s: Annotated[
+        float, Positive, msgspec.Meta(description="How long the gateway trusts a checked API token before asking the registry again (a revoked token stops working within this)")
+    ] = 10.0
+    metrics_port: Annotated[
+        int, msgspec.Meta(ge=0, le=65535, description="Port of the gateway's Prometheus `/metrics` listener, on `GATEWAY_HOST`; 0 = none (in `AUTH_MODE=none` `/metrics` is also on the main port)")
+    ] = 0
+
+    def __post_init__(self) -> None:
+        """Lists in one variable are checked here, so a typo stops start-up naming the variable."""
+        from shared.netcheck import check_cidrs, check_origins  # owner: api-security
+
+        check_cidrs(self.trusted_proxy_cidrs)
+        check_origins(self.cors_origins)
 
     @property
     def sqlite_path(self) -> Path:

@@ -23,6 +23,8 @@ PROGRAMS_UPDATE: Final = "registry.programs.update"
 PROGRAMS_DELETE: Final = "registry.programs.delete"
 PROGRAM_VERSIONS_LIST: Final = "registry.program_versions.list"
 PROGRAM_VERSIONS_GET: Final = "registry.program_versions.get"
+TOKENS_VERIFY: Final = "registry.tokens.verify"
+"""Asked by the gateway in `AUTH_MODE=token`: whose API token has this hash (services/registry/tokens.py)."""
 
 # executor
 LANG_VALIDATE: Final = "executor.programs.validate"

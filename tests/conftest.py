@@ -9,7 +9,7 @@ import pytest_asyncio
 
 from shared.natsserver import NatsServer
 from shared.settings import Settings, load_settings
-from tests.harness import Api, RunningPlatform, start_platform
+from tests.harness import TEST_AUTH, Api, RunningPlatform, start_platform
 
 
 @pytest.fixture(scope="session")
@@ -21,7 +21,12 @@ def nats_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[NatsServer
 @pytest.fixture(scope="session")
 def settings(nats_server: NatsServer, tmp_path_factory: pytest.TempPathFactory) -> Settings:
     data_dir: Path = tmp_path_factory.mktemp("data")
-    return load_settings({"NATS_URL": nats_server.url, "DATA_DIR": str(data_dir), "LOG_LEVEL": "warning", "LOG_FORMAT": "json"})
+    return load_settings({
+        "NATS_URL": nats_server.url, "DATA_DIR": str(data_dir), "LOG_LEVEL": "warning", "LOG_FORMAT": "json",
+        # Tests isolate themselves by owner (`X-Owner`), which only a trusted proxy may set; limits off
+        # so no test is throttled (tests/api/test_auth*.py and test_rate_limit.py build their own apps).
+        **TEST_AUTH,
+    })
 
 
 @pytest_asyncio.fixture(scope="session")

@@ -13,9 +13,11 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
+import msgspec
 from aiohttp import web
 
 from services.gateway.app import init_app
+from services.gateway.server import GatewayRunner
 from shared import subjects
 from shared.runtime import Service
 from shared.settings import Settings
@@ -34,14 +36,27 @@ class RunningPlatform:
             await service.stop()
 
 
-async def start_platform(settings: Settings, builders: list[Callable[[Settings], Awaitable[Service]]]) -> RunningPlatform:
+TEST_AUTH = {"AUTH_MODE": "proxy", "TRUSTED_PROXY_CIDRS": "127.0.0.0/8", "RATE_LIMIT_PER_S": "0"}
+"""How test platforms authenticate: `X-Owner` from this machine (the tests' own proxy), no rate limit."""
+
+
+def loopback_proxy_settings(settings: Settings) -> Settings:
+    """`settings` with the gateway trusting `X-Owner` from loopback and not rate-limiting (TEST_AUTH)."""
+    return msgspec.structs.replace(settings, auth_mode="proxy", trusted_proxy_cidrs="127.0.0.0/8", rate_limit_per_s=0.0)
+
+
+async def start_platform(
+    settings: Settings, builders: list[Callable[[Settings], Awaitable[Service]]], *, trust_loopback: bool = True
+) -> RunningPlatform:
+    """The gateway runs with `loopback_proxy_settings` (tests act as any owner by `X-Owner`) unless
+    `trust_loopback=False`: then `settings` are used as given (tests of the other auth modes)."""
     services = []
     for build in builders:
         service = await build(settings)
         await service.connect()
         await service.serve()
         services.append(service)
-    runner = web.AppRunner(init_app(settings), access_log=None)
+    runner = GatewayRunner(init_app(loopback_proxy_settings(settings) if trust_loopback else settings), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import re
 import shlex
 from collections.abc import AsyncIterator, Callable
@@ -150,3 +151,24 @@ async def test_live_resources_walk_through_runs_as_written(api: Api) -> None:
     assert len(replies) == 12
     assert {kind: len(made) for kind, made in ids.items()} == {"programs": 1, "accounts": 1, "signal-pools": 1, "bindings": 2}
     assert replies[-1]["balance"] == 10000 and replies[-1]["id"] == ids["accounts"][0]  # type: ignore[index]
+
+
+async def test_ai_assistant_walk_through_runs_as_written(api: Api) -> None:
+    """Run as written; the streamed call's body is Server-Sent Events, ending with the `done` reply."""
+    from tests.e2e.test_ai_api import parse_sse
+
+    replies = []
+    for line in shell_lines("## AI assistant"):
+        method, url, data, headers = parse_curl(shlex.split(line), {})
+        async with api.session.request(
+            method, api.base_url + url.removeprefix("http://127.0.0.1:8080"), data=data.encode() if data else None,
+            headers={"X-Owner": api.owner, **headers},
+        ) as response:
+            assert response.status == 200, await response.text()
+            text = await response.text()
+        replies.append(parse_sse(text)[-1][1] if response.content_type == "text/event-stream" else json.loads(text))
+    assert len(replies) == 3
+    answer, streamed, conversations = replies
+    assert answer["provider"] == "builtin" and answer["diagnostics"]["valid"] and "ctx.rsi" in answer["code"]
+    assert streamed["provider"] == "builtin" and "spacing_pct" in streamed["code"]
+    assert {c["id"] for c in conversations} == {answer["conversation_id"], streamed["conversation_id"]}

@@ -10,7 +10,8 @@ Every replica runs one `JobRunner`. It pulls one message at a time from the shar
   runs, a ticker sends `in_progress()` (so JetStream does not hand the job to another replica),
   stores progress and a heartbeat (only while this attempt still owns the record: a cancel or a newer
   claim makes the write miss, and the job stops) and publishes `progressed` events.
-- Finish: result chunks are written first (idempotent), then the record moves running → completed
+- Finish: result chunks are written first (idempotent; by the worker, `work.run_job`, so tens of MB
+  never cross the pipe nor block this loop), then the record moves running → completed
   with the metrics (compare-and-set on this attempt), then the message is acked. A replica that dies
   anywhere in between leaves the message unacked: it is redelivered and the job finishes once.
 - Fail: a program error → failed with its line, column and bar time (acked: it would fail again);
@@ -206,6 +207,7 @@ class JobRunner:
         running = _Running(job=job, attempt=attempt)
         self._running[job.backtest_id] = running
         ticker = asyncio.ensure_future(self._tick(msg, running))
+        run_started = time.perf_counter()
         try:
             outcome = await self._run(claimed, running)
         except asyncio.CancelledError:
@@ -215,15 +217,18 @@ class JobRunner:
                 raise
             if not running.cancelled:
                 raise
+            await self._drop_partial_results(job)  # the worker may have been killed while writing them
             await msg.ack()  # the record is cancelled already (by the cancel request)
             log.info("backtest_cancelled")
             return
         except WorkTimeout:
+            await self._drop_partial_results(job)
             await self._fail(job, "running", attempt, BacktestFailure(
                 kind="timeout", message=f"the backtest ran longer than {self._settings.backtest_timeout_s:g} s and was stopped"))
             await msg.ack()
             return
         except WorkerCrashed as exc:
+            await self._drop_partial_results(job)
             await self._fail(job, "running", attempt, BacktestFailure(kind="crashed", message=f"the backtest stopped: {exc}"))
             await msg.ack()
             return
@@ -241,6 +246,7 @@ class JobRunner:
             with contextlib.suppress(BaseException):
                 await ticker
             self._running.pop(job.backtest_id, None)
+        outcome.setdefault("timings", {})["run_s"] = time.perf_counter() - run_started
         await self._finish(job, attempt, outcome)
         await msg.ack()
 
@@ -289,12 +295,20 @@ class JobRunner:
                              extra={"bars_done": outcome.get("bars_done", 0), "bars_total": outcome.get("bars_total", 0),
                                     "source": outcome.get("source")})
             return
-        await self._store.write_results(job.owner, job.backtest_id, {
-            EQUITY.name: outcome["equity_full"],
-            TRADES.name: outcome["trades"],
-            TRIGGERS.name: outcome["triggers"],
-            MARKERS.name: outcome["markers"],
-        })
+        write_started = time.perf_counter()
+        if not outcome.get("written"):  # a worker that left writing to the service (kept for mixed versions)
+            await self._store.write_results(job.owner, job.backtest_id, {
+                EQUITY.name: outcome["equity_full"],
+                TRADES.name: outcome["trades"],
+                TRIGGERS.name: outcome["triggers"],
+                MARKERS.name: outcome["markers"],
+            })
+        counts = {
+            "trades_count": outcome["trades_count"] if "trades_count" in outcome else len(outcome["trades"]),
+            "triggers_count": outcome["triggers_count"] if "triggers_count" in outcome else len(outcome["triggers"]),
+            "markers_count": outcome["markers_count"] if "markers_count" in outcome else len(outcome["markers"]),
+            "equity_points": outcome["equity_points"] if "equity_points" in outcome else len(outcome["equity_full"]),
+        }
         changes = {
             **outcome["metrics"],
             "metrics": outcome["metrics_all"],
@@ -303,10 +317,7 @@ class JobRunner:
             "bars_done": outcome["bars_total"],
             "bars_total": outcome["bars_total"],
             "progress": 1.0,
-            "trades_count": len(outcome["trades"]),
-            "triggers_count": len(outcome["triggers"]),
-            "markers_count": len(outcome["markers"]),
-            "equity_points": len(outcome["equity_full"]),
+            **counts,
             "finished_at": now_iso(),
         }
         doc = await self._store.move(job.owner, job.backtest_id, "running", "completed", changes, where={"attempts": attempt})
@@ -315,8 +326,17 @@ class JobRunner:
             if current is not None and current["status"] == "cancelled":
                 await self._store.delete_results(job.owner, job.backtest_id)
             return
-        log.info("backtest_completed", attempt=attempt, bars=outcome["bars_total"], trades=len(outcome["trades"]))
+        timings = {**outcome.get("timings", {}), "finish_s": time.perf_counter() - write_started}
+        log.info("backtest_completed", attempt=attempt, bars=outcome["bars_total"], trades=counts["trades_count"],
+                 **{name: round(value, 3) for name, value in timings.items()})
         await self._event(subjects.EVT_BACKTEST_COMPLETED, doc, attempt)
+
+    async def _drop_partial_results(self, job: BacktestJob) -> None:
+        """Chunks a killed worker may have left half-written (a redelivery would replace them anyway)."""
+        try:
+            await self._store.delete_results(job.owner, job.backtest_id)
+        except Exception as exc:  # the store is down for a moment: they are unreachable (no completed record)
+            log.warning("backtest_partial_results_not_deleted", error=str(exc))
 
     async def _fail(self, job: BacktestJob, current: str, attempt: int, failure: BacktestFailure, *,
                     where: dict[str, Any] | None = None, extra: dict[str, Any] | None = None) -> bool:

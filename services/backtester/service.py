@@ -106,6 +106,10 @@ async def build(settings: Settings, *, store: Store | None = None, bindings: Bin
         await service.runner.start()
 
     service._start_runner = start_runner
+    if bindings is None:  # live-followups: binding replay asks the executor for the binding and its pools
+        from services.backtester.bindings import ExecutorBindings
+
+        bindings = ExecutorBindings(service, Registry(service))
     submissions = Submissions(backtests, Registry(service), market, PoolChecker(check_pool), _Queue(), bindings)
     results = Results(backtests, service.publish, broadcast_cancel, drop_message)
 

@@ -9,6 +9,10 @@
   Item `n` lives in chunk `n // size` at position `n % size`, so a page, or one trigger
   (`trig-<hex>-<n>`), is one or two primary-key reads. Writing results is idempotent (old chunks of
   the job are deleted, then chunks are replaced by id), so a redelivered job rewrites the same result.
+  A chunk's items are packed (`pack_items`): zlib-compressed JSON, or for the equity curve the raw
+  float64 pairs, in base64. Why: a year of one-minute bars is ~50 MB of JSON (digit-heavy floats),
+  which the store's per-document checks scan slowly; packed it is ~9 MB, written in a fraction of a
+  second, and a page still costs one small decompression. Chunks written as plain `items` still read.
 - `backtest_active`: under the service's own owner, the ids of jobs not finished yet (queued or
   running), for crash-only start-up and the sweeper, which must find them across owners.
 
@@ -17,8 +21,13 @@ Everything else is owner-scoped like every other store query.
 
 from __future__ import annotations
 
+import base64
+import zlib
 from collections.abc import Sequence
 from typing import Any
+
+import msgspec
+import numpy as np
 
 from shared.jobs import is_terminal, transition
 from shared.store import CollectionSpec, Doc, Store
@@ -39,6 +48,34 @@ RESULT_COLLECTIONS = (EQUITY.name, TRADES.name, TRIGGERS.name, MARKERS.name)
 
 def chunk_id(backtest_id: str, chunk: int) -> str:
     return f"{backtest_id}:{chunk}"
+
+
+_encode_json = msgspec.json.Encoder().encode
+_decode_json = msgspec.json.Decoder().decode
+PAIRS = "zlib-f8x2"
+"""Equity chunks: `[time ms, equity]` pairs as little-endian float64, zlib, base64."""
+JSON = "zlib-json"
+"""Other chunks: the items' JSON, zlib, base64."""
+
+
+def pack_items(name: str, values: Any) -> dict[str, Any]:
+    """The stored form of one chunk's items (see the module docstring)."""
+    if name == EQUITY.name:
+        raw = np.ascontiguousarray(np.asarray(values, dtype="<f8").reshape(-1, 2)).tobytes()
+        encoding = PAIRS
+    else:
+        raw = _encode_json(list(values))
+        encoding = JSON
+    return {"encoding": encoding, "count": len(values), "data": base64.b64encode(zlib.compress(raw, 1)).decode("ascii")}
+
+
+def unpack_items(doc: dict[str, Any]) -> list[Any]:
+    if "items" in doc:  # written before chunks were packed
+        return doc["items"]  # type: ignore[no-any-return]
+    raw = zlib.decompress(base64.b64decode(doc["data"]))
+    if doc["encoding"] == PAIRS:
+        return np.frombuffer(raw, dtype="<f8").reshape(-1, 2).tolist()  # type: ignore[no-any-return]
+    return _decode_json(raw)  # type: ignore[no-any-return]
 
 
 class BacktestStore:
@@ -110,8 +147,9 @@ class BacktestStore:
 
     # ---- results --------------------------------------------------------------------------------
 
-    async def write_results(self, owner: str, backtest_id: str, items: dict[str, Sequence[Any]]) -> None:
-        """Replace the job's result chunks (idempotent: the same result written twice is one result)."""
+    async def write_results(self, owner: str, backtest_id: str, items: dict[str, Sequence[Any] | np.ndarray]) -> None:
+        """Replace the job's result chunks (idempotent: the same result written twice is one result).
+        The equity curve may be given as an (n, 2) array of `[time ms, equity]`."""
         for name in RESULT_COLLECTIONS:
             collection = self._c(name)
             await collection.delete_many(owner, {"backtest_id": backtest_id})
@@ -124,7 +162,7 @@ class BacktestStore:
                         "owner": owner,
                         "backtest_id": backtest_id,
                         "chunk": chunk,
-                        "items": list(values[start : start + size]),
+                        **pack_items(name, values[start : start + size]),
                     }
                 )
 
@@ -139,7 +177,7 @@ class BacktestStore:
             doc = await collection.get(owner, chunk_id(backtest_id, chunk))
             if doc is None:
                 break
-            items = doc["items"]
+            items = unpack_items(doc)
             found.extend(items[position : position + count - len(found)])
             if len(items) < size:
                 break

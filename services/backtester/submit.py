@@ -7,15 +7,19 @@ the work queue; the 202 goes out after JetStream acknowledged the publish, so a 
 told about is always both stored and queued. A publish that fails marks the record failed and
 answers 503 (retry), so nothing is left `queued` with no message.
 
-Binding replay (`binding_id`) is an extension point: `BindingSource.replay(...)` turns a binding into
-the program, symbol and bar selection to replay; the live-trading part provides it (`NoBindings`
-answers 422 until then).
+Binding replay (`binding_id`): `BindingSource.replay(...)` turns a binding into the program, symbol,
+timeframe, params and bar selection to replay (`services/backtester/bindings.py` asks the executor;
+`NoBindings` answers 422 where no source is wired). The replay runs on the binding's symbol (the
+request's `symbol` must name it), timeframe and program version, with the binding's params (keys given
+in the request's `params` override them).
 """
 
 from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+
+import msgspec
 from typing import Any, Protocol
 
 from shared import subjects
@@ -41,6 +45,9 @@ class BindingReplay:
     code: str
     selection: dict[str, Any]
     """Passed to the engine as `spec.selection` (e.g. the binding's pools and schedule)."""
+    symbol: str | None = None  # live-followups: the binding's market and params (None: the request's)
+    timeframe: str | None = None
+    params: dict[str, Any] | None = None
 
 
 class BindingSource(Protocol):
@@ -55,6 +62,29 @@ class NoBindings:
             "backtesting a binding (replaying its triggers) is not available yet; pass `program_id` or `code`",
             details={"field": "binding_id"},
         )
+
+
+def _as_replayed(req: BacktestSettings, replay: BindingReplay, binding_id: int) -> BacktestSettings:
+    """The request on the binding's symbol, timeframe and params (live-followups)."""
+    changes: dict[str, Any] = {}
+    if replay.symbol is not None:
+        if req.symbol.strip().upper() != replay.symbol.upper():
+            raise InvalidRequest(f"binding {binding_id} trades {replay.symbol}; `symbol` must be {replay.symbol}",
+                                 details={"field": "symbol"})
+        changes["symbol"] = replay.symbol
+    if replay.timeframe is not None:
+        try:
+            asked = parse_timeframe(req.timeframe)
+        except ValueError as exc:
+            raise InvalidRequest(str(exc), details={"field": "timeframe"}) from None
+        default = parse_timeframe(next(f.default for f in msgspec.structs.fields(BacktestSettings) if f.name == "timeframe"))
+        if asked not in (default, replay.timeframe):  # the default is taken as "not given"
+            raise InvalidRequest(f"binding {binding_id} runs on {replay.timeframe} bars; leave `timeframe` out or give "
+                                 f"{replay.timeframe}", details={"field": "timeframe"})
+        changes["timeframe"] = replay.timeframe
+    if replay.params is not None:
+        changes["params"] = {**replay.params, **req.params}
+    return msgspec.structs.replace(req, **changes)
 
 
 class CodeChecker(Protocol):
@@ -173,8 +203,12 @@ class Submissions:
         version = req.version
         selection: dict[str, Any] | None = None
         if binding_id is not None:
+            if version is not None:  # live-followups: a replay runs the binding's program version
+                raise InvalidRequest("a binding replay runs the binding's program version; leave `version` out",
+                                     details={"field": "version"})
             replay = await self._bindings.replay(binding_id, ctx)
             program_id, version, code, selection = replay.program_id, replay.version, replay.code, replay.selection
+            req = _as_replayed(req, replay, binding_id)
         elif program_id is not None:
             code, version = await self._programs.code(program_id, version, ctx)
         else:

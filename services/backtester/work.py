@@ -1,16 +1,20 @@
 """What runs inside the backtester's worker processes (never on the service's event loop).
 
-`init` builds each worker's own market data (its own store connection and event loop: a worker is a
-separate process, and `MarketData` is async) once, when the worker starts. `compile_errors` checks a
-program for the submit; `run_job` loads the candles, runs the engine and turns its outcome into the
-documents the service stores, so the loop only writes them. Everything passed in and out is plain
-data (pickled over the worker's pipe).
+`init` builds each worker's own market data and results store (its own store connections and event
+loop: a worker is a separate process, and both are async) once, when the worker starts.
+`compile_errors` checks a program for the submit; `run_job` loads the candles (read here, from the
+store: cheaper than reading them in the service and pickling them over), runs the engine, and
+writes the result chunks (curve, trades, triggers, markers) to the store itself. Only the summary
+(metrics, the downsampled curve, counts) goes back to the service, which then marks the job
+completed: a 500,000-bar result is tens of MB, and pickling it to the service and writing it there
+took seconds of the service's event loop. Everything passed in and out is plain data.
 """
 
 from __future__ import annotations
 
 import asyncio
 import math
+import time
 from contextlib import AsyncExitStack
 from functools import lru_cache
 from typing import Any
@@ -18,12 +22,15 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from services.backtester.bindings import is_binding_selection, replay_bars
 from services.backtester.engine import BacktestProgramError, BacktestSpec, run_backtest
+from services.backtester.store import EQUITY, MARKERS, TRADES, TRIGGERS, BacktestStore
 from shared.lang import CompileResult, compile_program
 from shared.market import MarketData, MarketRequestError, UnknownSymbolError
 from shared.market.errors import CandleDataError, MarketDataUnavailableError
 from shared.messages.backtests import METRIC_FIELDS
 from shared.settings import Settings
+from shared.signals.errors import SignalError
 from shared.timefmt import to_iso
 from shared.trading import AccountConfig
 from shared.workers import report_progress
@@ -37,18 +44,23 @@ WARMUP_BARS = 500
 _market: MarketData | None = None
 _loop: asyncio.AbstractEventLoop | None = None
 _resources: AsyncExitStack | None = None
+_results: BacktestStore | None = None
 _encode = msgspec.json.Encoder().encode
 
 
 def init(settings: Settings) -> None:
     """Worker initializer: this process's market data (same sources and store as the service)."""
-    global _market, _loop, _resources
+    global _market, _loop, _resources, _results
     from shared.market.factory import open_market_data
+    from shared.store import open_store
 
     _loop = asyncio.new_event_loop()
     asyncio.set_event_loop(_loop)
     _resources = AsyncExitStack()
     _market, _ = _loop.run_until_complete(open_market_data(settings, _resources))
+    store = open_store(mongodb_url=settings.mongodb_url, sqlite_path=settings.sqlite_path, mongodb_db=settings.mongodb_db)
+    _resources.push_async_callback(store.close)
+    _results = _loop.run_until_complete(BacktestStore.open(store))
 
 
 @lru_cache(maxsize=64)
@@ -63,7 +75,7 @@ def compile_errors(code: str) -> list[dict[str, Any]]:
 
 def job_spec(doc: dict[str, Any]) -> dict[str, Any]:
     """What a worker needs from the record (plain data)."""
-    keys = ("id", "code", "symbol", "timeframe", "start_ms", "end_ms", "initial_capital", "fee_rate", "slippage_bps",
+    keys = ("id", "owner", "code", "symbol", "timeframe", "start_ms", "end_ms", "initial_capital", "fee_rate", "slippage_bps",
             "leverage", "params", "selection")  # fmt: skip
     return {key: doc.get(key) for key in keys}
 
@@ -88,7 +100,7 @@ def downsample(times: np.ndarray, values: np.ndarray, limit: int = MAX_CURVE_POI
 
 
 def _cap_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
-    if context is None or len(_encode(context)) <= MAX_CONTEXT_BYTES:
+    if context is None or not context.get("logs") or len(_encode(context)) <= MAX_CONTEXT_BYTES:  # only logs are cut
         return context
     logs = list(context.get("logs") or [])
     kept: list[str] = []
@@ -110,13 +122,14 @@ def _preloadable(markets: Any) -> list[tuple[str, str | None]]:
 
 
 def run_job(spec: dict[str, Any]) -> dict[str, Any]:
-    """Run one backtest; the result (or the program's failure) as storable documents."""
-    assert _market is not None and _loop is not None, "work.init did not run in this worker"
+    """Run one backtest and write its result chunks; the summary (or the program's failure) goes back."""
+    assert _market is not None and _loop is not None and _results is not None, "work.init did not run in this worker"
     compilation = compiled(spec["code"])
     if not compilation.ok or compilation.program is None:
         first = compilation.errors[0]
         return {"error": {"kind": "compile", "message": first.message, "line": first.line, "column": first.column}}
     program = compilation.program
+    started = time.perf_counter()
     try:
         view = _loop.run_until_complete(
             _market.backtest_view(spec["symbol"], spec["timeframe"], spec["start_ms"], spec["end_ms"], WARMUP_BARS,
@@ -130,11 +143,18 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
     account = AccountConfig(initial_capital=spec["initial_capital"], fee_rate=spec["fee_rate"],
                             slippage_bps=spec["slippage_bps"], leverage=spec["leverage"])
     selection = spec.get("selection") or {}
-    engine_spec = BacktestSpec(account=account, params=spec["params"] or {}, run_on=selection.get("run_on"))
+    run_on = selection.get("run_on")
+    if run_on is None and is_binding_selection(selection):  # live-followups: replay a binding's triggers
+        try:
+            run_on = replay_bars(_market, _loop, view.arrays.time[view.offset:], spec["timeframe"], selection, warmup=WARMUP_BARS)
+        except (SignalError, MarketRequestError, UnknownSymbolError, CandleDataError, MarketDataUnavailableError) as exc:
+            return {"error": {"kind": "data", "message": f"cannot replay binding {selection.get('binding_id')}: {exc}"}}
+    engine_spec = BacktestSpec(account=account, params=spec["params"] or {}, run_on=run_on)
 
     def progress(done: int, total: int) -> None:
         report_progress((done, total))
 
+    loaded = time.perf_counter()
     try:
         outcome = run_backtest(program, view, engine_spec, progress=progress)
     except BacktestProgramError as exc:
@@ -144,6 +164,7 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
             "bars_total": len(view),
             "source": getattr(view, "source", None),
         }
+    ran = time.perf_counter()
     backtest_id = spec["id"]
     triggers = []
     for n, item in enumerate(outcome.trigger_items()):
@@ -151,15 +172,25 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
         triggers.append({"id": f"trig-{backtest_id.removeprefix('bt-')}-{n}", **item})
     metrics_all = {name: _finite(value) for name, value in outcome.metrics.items()}
     metrics_all["notes"] = list(outcome.notes)
+    trades = outcome.trade_items()
+    markers = outcome.marker_items()
+    curve = np.column_stack([outcome.equity_times.astype(np.float64), outcome.equity])
+    built = time.perf_counter()
+    _loop.run_until_complete(_results.write_results(spec["owner"], backtest_id, {
+        EQUITY.name: curve, TRADES.name: trades, TRIGGERS.name: triggers, MARKERS.name: markers,
+    }))  # fmt: skip
     return {
         "error": None,
+        "written": True,
+        "timings": {"load_s": loaded - started, "engine_s": ran - loaded, "documents_s": built - ran,
+                    "write_s": time.perf_counter() - built},  # fmt: skip
         "source": outcome.source,
         "bars_total": outcome.bars,
         "metrics": {name: metrics_all.get(name) for name in METRIC_FIELDS},
         "metrics_all": metrics_all,
-        "trades": outcome.trade_items(),
-        "markers": outcome.marker_items(),
-        "triggers": triggers,
+        "trades_count": len(trades),
+        "triggers_count": len(triggers),
+        "markers_count": len(markers),
+        "equity_points": len(curve),
         "equity": downsample(outcome.equity_times, outcome.equity),
-        "equity_full": np.column_stack([outcome.equity_times.astype(np.float64), outcome.equity]).tolist(),
     }

@@ -28,9 +28,13 @@ from aiohttp import web
 from nats.aio.client import Client
 from nats.micro.request import ERROR_CODE_HEADER
 
+from services.gateway.auth import admit, install_auth, spec_options
 from services.gateway.body import BODY_UNREAD, read_body
+from services.gateway.metrics import install_metrics, observe_nats
+from services.gateway.docs import add_docs
 from services.gateway.requests import RequestBuilder, printable
 from services.gateway.routes import ROUTES, Route
+from services.gateway.security import install_security
 from services.gateway.web import add_web_routes
 from shared import subjects
 from shared.context import now_ms
@@ -56,10 +60,7 @@ BUS_KEY = web.AppKey("bus", NatsConnection)
 REQUEST_ID_KEY = web.RequestKey("request_id", str)
 OWNER_KEY = web.RequestKey("owner", str)
 
-DEFAULT_OWNER = "local"
-"""The owner of a request without `X-Owner` (until authentication replaces the header)."""
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
-_OWNER = re.compile(r"^[A-Za-z0-9._@-]{1,64}$")
 _JSON = "application/json"
 _envelope_encoder = msgspec.json.Encoder()
 
@@ -79,21 +80,6 @@ def error_response(
     return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
 
 
-def _owner(request: web.Request) -> str | web.Response:
-    """The owner, or the 400 that says why the header is not one. Absent means the local default."""
-    owner = request.headers.get(subjects.OWNER_HEADER)
-    if owner is None:
-        return DEFAULT_OWNER
-    if not _OWNER.match(owner):
-        return error_response(
-            400,
-            "bad_request",
-            f"the {subjects.OWNER_HEADER} header must be 1-64 letters, digits or ._@- (leave it out for `{DEFAULT_OWNER}`)",
-            details={"field": subjects.OWNER_HEADER},
-        )
-    return owner
-
-
 @web.middleware
 async def request_context(request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]) -> web.StreamResponse:
     """Accept or make the request id, check the owner, log one line per request, echo the id back.
@@ -104,7 +90,7 @@ async def request_context(request: web.Request, handler: Callable[[web.Request],
     request_id = request.headers.get(subjects.REQUEST_ID_HEADER, "")
     if not _REQUEST_ID.match(request_id):
         request_id = uuid.uuid4().hex
-    owner = _owner(request)
+    owner = await admit(request)  # AUTH_MODE and the rate limit: the owner, or a 400/401/429/503 (auth.py)
     structlog.contextvars.bind_contextvars(request_id=request_id, owner=owner if isinstance(owner, str) else None)
     request[REQUEST_ID_KEY] = request_id
     started = time.perf_counter()
@@ -182,6 +168,7 @@ class Forwarder:
             subjects.DEADLINE_HEADER: str(now_ms() + int(settings.request_timeout_s * 1000)),
         }
         _check_fits(payload, headers, nc)
+        sent = time.perf_counter()
         try:
             reply = await nc.request(self.route.subject, payload, timeout=settings.request_timeout_s, headers=headers)
         except nats.errors.NoRespondersError:
@@ -192,6 +179,8 @@ class Forwarder:
             raise PayloadTooLarge("the request is larger than the message bus carries", details={"limit": "message_bytes"}) from None
         except nats.errors.Error:  # closed, reconnecting, draining, outbound buffer full: never fatal
             raise Unavailable("the message bus is not connected; retry shortly") from None
+        finally:
+            observe_nats(request.app, self.route.subject, time.perf_counter() - sent)  # /metrics (metrics.py)
         if reply.headers and ERROR_CODE_HEADER in reply.headers:
             return web.Response(status=_error_status(reply.headers[ERROR_CODE_HEADER]), body=reply.data, content_type=_JSON)
         if self.route.status == 204:
@@ -303,8 +292,11 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
+    from services.gateway import app as keys  # streams.py reads the request keys; imported here, not at the top
+    from services.gateway.streams import StreamingForwarder
+
     for route in ROUTES:
-        handler = Forwarder(route).handle
+        handler = StreamingForwarder(route, keys).handle if route.streams else Forwarder(route).handle
         base = route.path.rstrip("/")
         app.router.add_route(route.method, base, handler)
         app.router.add_route(route.method, base + "/", handler)
@@ -327,5 +319,9 @@ def init_app(settings: Settings, nc: Client | None = None) -> web.Application:
 
     app.cleanup_ctx.append(nats_connection)
     add_routes(app)
+    install_security(app, settings)  # security headers, CORS (security.py)
+    install_auth(app, settings, lambda: app[BUS_KEY].client)  # AUTH_MODE, rate limit (auth.py)
+    install_metrics(app, settings, lambda: app[BUS_KEY].client if BUS_KEY in app else None)  # /metrics (metrics.py)
+    add_docs(app, spec_options(settings))  # /openapi.json and /docs: the bearer scheme in token mode
     add_web_routes(app)  # the web page at / and /ui/ (services/gateway/web.py)
     return app

@@ -71,7 +71,7 @@ async def read_body(request: web.Request, upload: bool) -> bytes:
         return await request.read()
     except web.HTTPException:  # 413 over the size limit: the middleware answers it
         raise
-    except (RequestPayloadError, HttpProcessingError) as exc:  # e.g. "gzip" that is not gzip
+    except (RequestPayloadError, HttpProcessingError, ConnectionError) as exc:  # "gzip" that is not gzip; a cut body
         request[BODY_UNREAD] = True
         detail = " ".join(str(exc).split())[:160]
         raise BadRequest(f"the body could not be read: {detail}", details={"field": "$"}) from None

@@ -53,6 +53,15 @@ ERRORS: dict[int, tuple[str, str]] = {
     503: ("Unavailable", "A service or the message bus is not there right now; retry shortly."),
     504: ("Timeout", "The service did not answer in time."),
 }
+SSE_EVENT: dict[str, Any] = {
+    "description": "One Server-Sent Event (OpenAPI 3.1: the schema of an event stream describes each event).",
+    "type": "object",
+    "properties": {
+        "event": {"enum": ["token", "tool_call", "tool_result", "done", "error"]},
+        "data": {"type": "string", "contentMediaType": "application/json", "description": "the event's JSON"},
+    },
+    "required": ["event", "data"],
+}
 ALWAYS = (400, 404, 405, 413, 415, 422, 503, 504)
 WRITES_ALSO = (409,)
 
@@ -69,12 +78,43 @@ Write, validate, dry-run, backtest and run trading programs.
 """
 
 
+PARAMETER_EXAMPLES: dict[str, Any] = {"symbol": "BTC", "timeframe": "1h"}
+"""Examples of query parameters by name (a client, or schemathesis, starts from a symbol that exists)."""
+
+
+def body_examples() -> dict[type, dict[str, Any]]:
+    """A working body per request Struct (the dev guide's example program where code is needed), so the
+    docs show a request that succeeds and the contract fuzzer's first step can create resources.
+    tests/api/test_openapi.py checks each against its Struct, and the fuzz run sends them."""
+    from services.executor.guide import examples
+    from shared.messages.backtests import BacktestSubmit
+    from shared.messages.live import AccountCreate, PoolCreate
+    from shared.messages.market import MarketQuery
+    from shared.messages.programs import ProgramCreate
+    from shared.messages.runs import TestRunRequest, ValidateRequest
+
+    code = examples().get("sma_ema_crossover") or next(iter(examples().values()))
+    return {
+        ProgramCreate: {"name": "SMA/EMA Crossover", "code": code, "description": "from the dev guide"},
+        ValidateRequest: {"code": code},
+        TestRunRequest: {"symbol": "BTC", "timeframe": "1h", "code": code},
+        BacktestSubmit: {"symbol": "BTC", "timeframe": "1h", "code": code, "start_date": "2024-01-01", "end_date": "2024-01-08"},
+        MarketQuery: {"symbol": "BTC", "timeframe": "1h", "indicators": ["rsi(14)", "sma(20)"]},
+        AccountCreate: {"name": "Paper account", "initial_capital": 10000, "fee_rate": 0.0005, "leverage": 1},
+        PoolCreate: {
+            "name": "RSI oversold",
+            "logic": "AND",
+            "signals": [{"symbol": "BTC", "timeframe": "1h", "metric": "rsi(14)", "operator": "<", "value": 30}],
+        },
+    }
+
+
 @dataclass(frozen=True, slots=True)
 class SpecOptions:
     bearer: bool = False
     """Declare the bearer-token scheme, require it on every operation and document its 401."""
-    owner_header: bool = True
-    """Document the `X-Owner` header (who the request acts for, until tokens say it)."""
+    owner_header: bool = False
+    """Document the `X-Owner` header, required (`AUTH_MODE=proxy`: the trusted proxy says who acts)."""
     extra_errors: tuple[int, ...] = ()
     """Further statuses every operation may answer (e.g. 429 once rate limits exist); keys of ERRORS."""
     title: str = "Hyperoru Programs API"
@@ -121,6 +161,7 @@ class _Builder:
         schemas, components = msgspec.json.schema_components(types, ref_template=REF)
         self.components: dict[str, Any] = components
         self.refs = dict(zip((id(t) for t in types), schemas, strict=True))
+        self.examples = body_examples()
 
     def schema_of(self, type_: Any) -> dict[str, Any]:
         return self.refs[id(type_)]
@@ -165,10 +206,13 @@ class _Builder:
 
     @staticmethod
     def _query_parameter(name: str, schema: dict[str, Any], required: bool) -> dict[str, Any]:
-        param: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": _without_null(schema)}
+        # The null branch stays: the gateway reads `?mode=null` as "not given" (msgspec's lax conversion).
+        param: dict[str, Any] = {"name": name, "in": "query", "required": required, "schema": schema}
         if "description" in schema:
             param["description"] = schema["description"]
-        if param["schema"].get("type") == "array":
+        if name in PARAMETER_EXAMPLES:
+            param["example"] = PARAMETER_EXAMPLES[name]
+        if _without_null(schema).get("type") == "array":
             param["style"], param["explode"] = "form", True  # `?symbol=A&symbol=B`
         return param
 
@@ -198,10 +242,11 @@ class _Builder:
             body["required"] = [k for k in body.get("required", ()) if k not in taken]
             self.components[body_name] = body
             name = body_name
-        return {
-            "required": bool(required - taken),
-            "content": {"application/json": {"schema": {"$ref": REF.format(name=name)}}},
-        }
+        media: dict[str, Any] = {"schema": {"$ref": REF.format(name=name)}}
+        example = self.examples.get(route.request)
+        if example is not None:
+            media["example"] = {k: v for k, v in example.items() if k not in taken}
+        return {"required": bool(required - taken), "content": {"application/json": media}}
 
     def _responses(self, route: Route) -> dict[str, Any]:
         responses: dict[str, Any] = {}
@@ -214,6 +259,13 @@ class _Builder:
             }
             if route.paged:
                 ok["headers"] = {NEXT_CURSOR_HEADER: {"$ref": "#/components/headers/NextCursor"}}
+            if route.streams:
+                ok["description"] = (
+                    "The reply as JSON; or, with `\"stream\": true` or `Accept: text/event-stream`, Server-Sent "
+                    "Events: `token`, `tool_call`, `tool_result` while it works, then `done` (this reply) or "
+                    "`error` (the error envelope with its `status`)."
+                )
+                ok["content"]["text/event-stream"] = {"schema": SSE_EVENT}
             responses[str(route.status)] = ok
         statuses = set(ALWAYS) | set(self.options.extra_errors)
         if route.method.upper() != "GET":
@@ -244,6 +296,27 @@ class _Builder:
             if links:
                 op = paths[canonical_path(creator.path)][creator.method.lower()]
                 op["responses"][str(creator.status)]["links"] = links
+        for lister in self.routes:  # a list → its first item (GET /executions → /executions/{id})
+            if not lister.paged or lister.reply is None:
+                continue
+            item = self.schema_of(lister.reply).get("items", {})
+            ref = item.get("$ref", "")
+            fields = set(self.components.get(ref.rsplit("/", 1)[-1], {}).get("properties", {})) if ref else set()
+            base = canonical_path(lister.path)
+            links = {}
+            for target in self.routes:
+                names = [m.group(1) for m in _PARAM.finditer(target.path)]
+                own = [m.group(1) for m in _PARAM.finditer(lister.path)]
+                if target.method.upper() != "GET" or canonical_path(target.path) != f"{base}/{{{names[-1] if names else ''}}}":
+                    continue
+                key = names[-1]
+                field = key if key in fields else "id" if "id" in fields else None
+                if field is None:
+                    continue
+                parameters = {key: f"$response.body#/0/{field}"} | {name: f"$request.path.{name}" for name in own}
+                links[operation_id(target)] = {"operationId": operation_id(target), "parameters": parameters}
+            if links:
+                paths[base][lister.method.lower()]["responses"][str(lister.status)]["links"] = links
 
     @staticmethod
     def _link_values(creator: Route, target: Route, reply_fields: set[str]) -> dict[str, str]:
@@ -293,8 +366,9 @@ class _Builder:
                 "Owner": {
                     "name": subjects.OWNER_HEADER,
                     "in": "header",
-                    "required": False,
-                    "description": "Who the request acts for (default `local`): 1-64 letters, digits or `._@-`.",
+                    "required": True,
+                    "description": "Who the request acts for, set by the trusted proxy in front of the gateway "
+                    "(`AUTH_MODE=proxy`): 1-64 letters, digits or `._@-`.",
                     "schema": {"type": "string", "pattern": r"^[A-Za-z0-9._@-]{1,64}$"},
                 }
             },

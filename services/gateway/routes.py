@@ -13,6 +13,16 @@ from typing import Annotated, Any
 import msgspec
 
 from shared import subjects
+from shared.messages.ai import (
+    CONVERSATION_ID_PATTERN,
+    ChatMessage,
+    ChatReply,
+    ChatRequest,
+    Conversation,
+    ConversationList,
+    ConversationMessages,
+    ConversationRef,
+)
 from shared.messages.backtests import (
     BACKTEST_ID_PATTERN,
     TRIGGER_ID_PATTERN,
@@ -99,6 +109,8 @@ class Route:
     paged: bool = False
     """The reply is a `shared.paging.ListPage`: its items go out as the JSON array, its cursor as the
     `X-Next-Cursor` header."""
+    streams: bool = False
+    """A long answer that may stream as Server-Sent Events (`services/gateway/streams.py`, the AI chat)."""
     reply: Any = None
     """The type of the HTTP response body (what `/openapi.json` documents): a reply Struct, or for a
     paged route `list[Item]` (the page's items as they go out). None only with status 204 (no body)."""
@@ -134,6 +146,14 @@ ROUTES: tuple[Route, ...] = (
     Route("GET", f"/api/programs/backtest/{BT_ID}/markers", subjects.BACKTESTS_MARKERS, BacktestItems, paged=True, reply=list[Marker]),
     Route("POST", f"/api/programs/backtest/{BT_ID}/cancel", subjects.BACKTESTS_CANCEL, BacktestRef, reply=BacktestAccepted),
     Route("GET", f"/api/programs/backtest/trigger/{{trigger_id:{TRIGGER_ID_PATTERN}}}", subjects.BACKTEST_TRIGGERS_GET, TriggerRef, reply=TriggerDetail),
+    # ai: the assistant and its conversations
+    Route("POST", "/api/programs/ai-chat", subjects.AI_CHAT_SEND, ChatRequest, streams=True, reply=ChatReply),
+    Route("GET", "/api/programs/ai-conversations", subjects.AI_CONVERSATIONS_LIST, ConversationList, paged=True,
+          reply=list[Conversation]),
+    Route("GET", f"/api/programs/ai-conversations/{{id:{CONVERSATION_ID_PATTERN}}}/messages", subjects.AI_CONVERSATIONS_MESSAGES,
+          ConversationMessages, paged=True, reply=list[ChatMessage]),
+    Route("DELETE", f"/api/programs/ai-conversations/{{id:{CONVERSATION_ID_PATTERN}}}", subjects.AI_CONVERSATIONS_DELETE,
+          ConversationRef, status=204),
     # executor: live resources (paper accounts, signal pools, bindings)
     Route("GET", "/api/programs/accounts", subjects.ACCOUNTS_LIST, AccountList, paged=True, reply=list[Account]),
     Route("POST", "/api/programs/accounts", subjects.ACCOUNTS_CREATE, AccountCreate, status=201, reply=Account),

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from services.registry.programs import CodeChecker, Programs
 from services.registry.store import ProgramStore
+from services.registry.tokens import add_token_endpoints
 from shared import subjects
 from shared.context import RequestContext
 from shared.messages.programs import ProgramCreate, ProgramList, ProgramRef, ProgramUpdate, ProgramVersionList, ProgramVersionRef
@@ -71,4 +72,5 @@ async def build(settings: Settings, *, check_code: CodeChecker | None = None, st
     service.add(subjects.PROGRAMS_DELETE, ProgramRef, programs.delete)
     service.add(subjects.PROGRAM_VERSIONS_LIST, ProgramVersionList, programs.versions)
     service.add(subjects.PROGRAM_VERSIONS_GET, ProgramVersionRef, programs.version)
+    await add_token_endpoints(service, store)  # registry.tokens.verify (services/registry/tokens.py)
     return service

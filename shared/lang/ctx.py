@@ -8,13 +8,17 @@ program can never hold a reference into the host's own objects.
 Per-run data (orders, logs, and working copies of params/state/trigger) lives on the `Ctx` and is
 reset by the runner before each run. Params, state and trigger are deep-copied lazily on first access,
 so mutating them never leaks into the next run, state is only kept when the run succeeds, and a run
-that never touches them pays nothing.
+that never touches them pays nothing. A state the runner checked and found flat (scalars only, as
+`check_storable` reports) is copied with one `dict.copy()`; once a run has its working copy, the
+program's `_cf_state` global is pointed at a C-level getter of it, so further `ctx.state` reads in
+that run cost no Python call (the runner puts the lazy getter back before the next run).
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from itertools import repeat
 from math import isnan
 from typing import Any, ClassVar
 
@@ -157,6 +161,9 @@ class Ctx(Market):
         "orders",
         "params",
         "params_run",
+        "fast_globals",
+        "flat_state",
+        "lazy_state",
         "state",
         "state_run",
         "trigger",
@@ -179,28 +186,47 @@ class Ctx(Market):
         self.account = account
         self.params = params
         self.state = state
+        self.flat_state: dict[str, object] | None = None
+        """`state` itself when the runner found it flat (identity: assigning a new `state` drops it)."""
+        self.fast_globals: dict[str, Any] | None = None
+        """The program globals in which `get_state` may install a getter of the working copy."""
         self.trigger = trigger
         limits = rt.budget.limits
         self.max_orders = limits.max_orders
         self.max_logs = limits.max_logs
         self.max_log_bytes = limits.max_log_bytes
         self.max_reason = limits.max_reason
+        self.orders: list[dict[str, object]] = []
+        self.logs: list[str] = []
+        self.state_run: dict[str, object] | None = None
         self.reset()
 
     def describe(self) -> str:
         return "<ctx>"
 
-    def reset(self) -> None:
-        """Forget the previous run's orders, logs and working copies."""
-        self.orders: list[dict[str, object]] = []
-        self.logs: list[str] = []
+    def bind_globals(self, program_globals: dict[str, Any]) -> None:
+        """Let `get_state` install a fast getter in these globals (when the program reads `ctx.state`)."""
+        self.fast_globals = program_globals if "_cf_state" in program_globals else None
+        self.lazy_state = program_globals.get("_cf_state")
+
+    def reset(self, reuse_empty: bool = False) -> None:
+        """Forget the previous run's orders, logs and working copies. New lists, unless `reuse_empty`
+        and the previous run left them empty (a caller may keep a finished run's lists: they are
+        never changed afterwards)."""
+        if not (reuse_empty and not self.orders):
+            self.orders = []
+        if not (reuse_empty and not self.logs and not self.dropped_logs):
+            self.logs = []
+            self.dropped_logs = 0
+            self.cut_log = False
+            self.log_bytes_left = self.max_log_bytes
         self.hold_reason: str | None = None
-        self.dropped_logs = 0
-        self.cut_log = False
-        self.log_bytes_left = self.max_log_bytes
         self.params_run: dict[str, object] | None = None
-        self.state_run: dict[str, object] | None = None
         self.trigger_run: dict[str, object] | None = None
+        if self.state_run is not None:
+            self.state_run = None
+            if self.fast_globals is not None:
+                self.fast_globals["_cf_state"] = self.lazy_state
 
     # ---- data ------------------------------------------------------------------------------------
 
@@ -227,9 +253,19 @@ class Ctx(Market):
         return self.params_run
 
     def get_state(self) -> dict[str, object]:
-        if self.state_run is None:
-            self.state_run = self._working_copy(self.state)
-        return self.state_run
+        working = self.state_run
+        if working is None:
+            state = self.state
+            if state is self.flat_state:
+                if len(state) > 16:
+                    self.rt.budget.charge(len(state))
+                working = state.copy()
+            else:
+                working = self._working_copy(state)
+            self.state_run = working
+            if self.fast_globals is not None:
+                self.fast_globals["_cf_state"] = repeat(working).__next__
+        return working
 
     def get_trigger(self) -> dict[str, object]:
         if self.trigger_run is None:

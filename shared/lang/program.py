@@ -4,7 +4,8 @@
 and shareable. A `Runner` binds it to one market view, account, params, state and limits: it builds
 the program's private globals (helpers bound to its own budget and ctx) once, so each `run()` only
 resets a few fields, calls the compiled `run`, and packs the result. Runners are not thread-safe;
-make one per thread (or per backtest).
+make one per thread (or per backtest). A backtest calls `step()` instead of `run()`: the same run
+without building a `RunResult` (which costs about as much as a small program's whole run).
 """
 
 from __future__ import annotations
@@ -221,36 +222,89 @@ class Runner:
         self.ctx = Ctx(rt, market, account or AccountSnapshot(), *converted)  # type: ignore[arg-type]
         self.budget = budget
         self.globals = build_globals(program.used, program.functions, budget, rt, self.ctx, market)
+        self.ctx.bind_globals(self.globals)
         self.entry: Callable[..., Any] = self.globals["_f_run"]
         self.consts = program.collection_consts
         self.failure = Failure(program.positions)
         self.symbol = str(market.symbol)
         self.depth = self.limits.call_depth - 1
         self.max_collection = self.limits.max_collection
+        self.max_state_text = self.limits.max_state_text
 
     @property
     def state(self) -> dict[str, Any]:
         """The state as of the last successful run (JSON-ready)."""
         return self.ctx.state
 
-    def run(self) -> RunResult:
-        """Run the program once. A backtest calls this per bar, so it does little besides the call."""
-        ctx = self.ctx
-        ctx.reset()
+    def set_state(self, state: dict[str, Any]) -> None:
+        """Replace the state the next run starts from (a language value, e.g. an earlier `state`)."""
+        self.ctx.state = state
+
+    def _call(self) -> RunError | None:
+        """Call the program once (the ctx is reset); commit `ctx.state` only when the run succeeds."""
         program_globals = self.globals
         if self.consts:
             for name, value in self.consts:
                 program_globals[name] = copy_value(value)
-        budget = self.budget
-        started = budget.start()
+        ctx = self.ctx
+        self.budget.start()
         try:
             self.entry(self.depth, ctx)
-            if ctx.state_run is not None:
-                check_storable(ctx.state_run, "ctx.state", self.max_collection, self.limits.max_state_text)
-                ctx.state = ctx.state_run
+            state = ctx.state_run
+            if state is not None:
+                flat = check_storable(state, "ctx.state", self.max_collection, self.max_state_text)
+                ctx.state = state
+                ctx.flat_state = state if flat else None
         except Exception as exc:  # noqa: BLE001 - every failure of the program becomes a RunError
-            return self._failed(self.failure.error(exc))
-        duration = (perf_counter() - started) * 1000.0
+            return self.failure.error(exc)
+        return None
+
+    def step(self) -> RunError | None:
+        """One run for a backtest bar: `run()` without the `RunResult`. Returns the error, or None; then
+        `ctx.orders` and `ctx.logs` are this run's (with the log marker, if lines were cut). The next
+        step replaces those lists rather than changing them, so the caller may keep them."""
+        # `Ctx.reset(reuse_empty=True)` and `_call()`, inlined: this runs once per bar.
+        ctx = self.ctx
+        if ctx.orders:
+            ctx.orders = []
+        if ctx.logs or ctx.dropped_logs:
+            ctx.reset(reuse_empty=True)
+        else:
+            ctx.hold_reason = ctx.params_run = ctx.trigger_run = None
+            if ctx.state_run is not None:
+                ctx.state_run = None
+                if ctx.fast_globals is not None:
+                    ctx.fast_globals["_cf_state"] = ctx.lazy_state
+        program_globals = self.globals
+        if self.consts:
+            for name, value in self.consts:
+                program_globals[name] = copy_value(value)
+        self.budget.start()
+        try:
+            self.entry(self.depth, ctx)
+            state = ctx.state_run
+            if state is not None:
+                flat = check_storable(state, "ctx.state", self.max_collection, self.max_state_text)
+                ctx.state = state
+                ctx.flat_state = state if flat else None
+        except Exception as exc:  # noqa: BLE001 - every failure of the program becomes a RunError
+            ctx.orders = []
+            error = self.failure.error(exc)
+        else:
+            error = None
+        if ctx.dropped_logs or ctx.cut_log:
+            ctx.logs.append(log_marker(ctx))
+        return error
+
+    def run(self) -> RunResult:
+        """Run the program once (live, preview, test run); a backtest calls `step()` per bar."""
+        ctx = self.ctx
+        ctx.reset()
+        error = self._call()
+        if error is not None:
+            return self._failed(error)
+        budget = self.budget
+        duration = (perf_counter() - budget.started) * 1000.0
         orders = ctx.orders
         logs = ctx.logs
         if ctx.dropped_logs or ctx.cut_log:

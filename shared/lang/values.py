@@ -245,11 +245,33 @@ def copy_value(value: object, depth: int = 0) -> object:
     return value
 
 
-def check_storable(value: object, what: str, max_values: int, max_text: int | None = None) -> None:
+def check_storable(value: object, what: str, max_values: int, max_text: int | None = None) -> bool:
     """Raise a LangError unless `value` can be stored as JSON: no hosts, no inf/nan, not too deep,
     at most `max_values` values in all, and (when given) at most `max_text` characters of strings
     and keys. Shared arrays and strings count every time they appear, because that is what storing
-    and copying them costs."""
+    and copying them costs.
+
+    Returns True when `value` is a flat map (only numbers, strings, bools and nulls in it): copying
+    one is a single `dict.copy()`, which the runner uses for `ctx.state` (checked after every run)."""
+    if type(value) is dict:  # the common state: a few scalars. One pass, no stack.
+        text = 0
+        for item in value.values():  # type: ignore[attr-defined]
+            item_kind = type(item)
+            if item_kind is float:
+                if item - item != 0.0:  # inf and nan: the general walk below says so
+                    break
+            elif item_kind is str:
+                text += len(item)  # type: ignore[arg-type]
+            elif not (item_kind is bool or item is None):
+                break
+        else:
+            if len(value) <= max_values and (max_text is None or text + sum(map(len, value)) <= max_text):  # type: ignore[arg-type]
+                return True
+    _check_storable_walk(value, what, max_values, max_text)
+    return False
+
+
+def _check_storable_walk(value: object, what: str, max_values: int, max_text: int | None) -> None:
     left = max_values
     text_left = max_text if max_text is not None else -1
     stack: list[tuple[object, int]] = [(value, 0)]

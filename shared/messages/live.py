@@ -392,10 +392,11 @@ class ExecutionEvent(Event):
 
 
 class OrderEvent(Event):
-    """`evt.executor.order.filled|rejected`."""
+    """`evt.executor.order.filled|rejected`. A take-profit / stop-loss / liquidation filled by the broker
+    between runs (live-followups) has no execution and no binding (None); its `reason` is the exit's."""
 
-    execution_id: int
-    binding_id: int
+    execution_id: int | None
+    binding_id: int | None
     account_id: int
     symbol: str
     side: str

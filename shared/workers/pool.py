@@ -15,6 +15,13 @@ market data or a compile cache), then serves calls from its pipe. Blocking pipe 
 start-ups run on a small thread pool, so the event loop only awaits. A worker that timed out, was
 cancelled, crashed or ran out of memory is SIGKILLed and replaced; replacements that fail to start
 back off instead of spinning, and callers are told (`WorkerCrashed`) rather than left waiting.
+
+Warm workers: the module of every pool's `initializer` (a service's `work.py`) is preloaded by the
+forkserver, once, when the first worker starts. Every worker is then forked with that module (numpy,
+the language, the engine) already imported, so starting or replacing a worker costs a fork and the
+initializer's own work, not seconds of imports, and a pool without an initializer (a compile-check
+pool of the same service) gets those modules for free. Only `services.*` and `shared.*` modules are
+preloaded (an import error there is ignored by the forkserver and paid by the worker as before).
 """
 
 from __future__ import annotations
@@ -37,6 +44,8 @@ from typing import Any, TypeVar
 
 import structlog
 
+from shared import telemetry
+
 log = structlog.get_logger()
 
 T = TypeVar("T")
@@ -58,6 +67,19 @@ WAIT_SLICE_S = 0.5
 """How often a caller waiting for a free worker looks whether the pool can start workers at all."""
 
 MAX_RESPAWN_DELAY_S = 30.0
+
+_PRELOAD: list[str] = ["shared.workers._forkserver"]
+"""Modules the forkserver imports before it forks any worker (see "Warm workers" above)."""
+
+
+def _preload(module: str) -> None:
+    """Have the forkserver import `module` (effective if it has not started yet: the first pools of a
+    service are built before any worker starts)."""
+    if module in _PRELOAD or not module.startswith(("services.", "shared.")):
+        return
+    _PRELOAD.append(module)
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(_PRELOAD))
+
 
 _LIFECYCLE = threading.Lock()
 """Serialises starting, polling and joining worker processes across all pools. With `forkserver` a
@@ -204,9 +226,12 @@ class WorkerPool:
         """Workers killed by the pool (timeouts and cancellations)."""
         self.crashes = 0
         """Workers that died by themselves during a call (out of memory, a signal)."""
+        telemetry.track_pool(self)  # kills and crashes reach /metrics (shared/telemetry.py)
         self._initializer = initializer
         self._initargs = initargs
         self._mp = multiprocessing.get_context("forkserver")
+        if initializer is not None:
+            _preload(getattr(initializer, "__module__", None) or "")
         self._threads = ThreadPoolExecutor(max_workers=2 * size + 2, thread_name_prefix=f"workers-{name}")
         self._idle: asyncio.Queue[_Worker] | None = None
         self._workers: set[_Worker] = set()
@@ -231,6 +256,7 @@ class WorkerPool:
     async def close(self) -> None:
         """Stop every worker (calls in flight end with `WorkerCrashed`)."""
         self._closed = True
+        telemetry.untrack_pool(self)  # a closed pool is no longer reported (shared/telemetry.py)
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -184,7 +184,7 @@ async def test_a_program_error_fails_the_job_with_line_column_and_bar_time(api: 
         ({**RANGE}, 422, "program_id"),
         ({"code": CROSSOVER, **RANGE, "timeframe": "7m"}, 422, "timeframe"),
         ({"code": CROSSOVER, **RANGE, "fee_rate": -1}, 422, "fee_rate"),
-        ({"binding_id": 3, **RANGE}, 422, "binding_id"),
+        ({"binding_id": 3, **RANGE}, 404, "binding_id"),  # live-followups: replay exists; no such binding of this owner
     ],
 )
 async def test_a_bad_submit_is_a_4xx_and_creates_no_job(api: Api, body: dict[str, Any], status: int, field: str | None) -> None:

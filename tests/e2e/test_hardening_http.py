@@ -325,11 +325,6 @@ async def test_owner_must_be_a_printable_token(gw: Api, owner: str) -> None:
     assert assert_envelope(status, reply, 400, "bad_request")["details"]["field"] == "X-Owner"
 
 
-async def test_no_owner_header_is_the_local_owner(gateway: str, http_session: aiohttp.ClientSession) -> None:
-    async with http_session.get(gateway + "/api/programs?limit=1") as response:
-        assert response.status == 200
-
-
 @pytest.mark.parametrize(
     "name",
     ["nul\x00byte", "new\nline", "trailing\n", "\u202eevil.exe", "rlm\u200f", "isolate\u2066x\u2069", "c1\x85", "esc\x1b[31m"],

@@ -146,13 +146,9 @@ def check_response(method: str, status: int, headers: dict[str, str], body: byte
 def send(host: str, method: str, target: str, body: bytes | None, headers: dict[str, str]) -> tuple[int, dict[str, str], bytes]:
     connection = http.client.HTTPConnection(host, timeout=30)
     try:
-        import os, time
-        t = time.monotonic()
         connection.request(method, target, body=body, headers=headers)
         response = connection.getresponse()
         data = response.read()
-        if os.environ.get("FUZZ_DEBUG") and time.monotonic() - t > 0.5:
-            print("SLOW", round(time.monotonic() - t, 2), response.status, method, target, headers, (body or b"")[:100], data[:200], flush=True)
         return response.status, {k.lower(): v for k, v in response.getheaders()}, data
     finally:
         connection.close()

@@ -8,7 +8,9 @@ with `MARKET_LIVE_SPEED`) the clock looks at the close that just happened:
   on the edge (false at the previous close, true now): `evt.executor.signal.fired` with the values
   that made it fire, `last_fired_at` on the pool, and one run message per enabled binding using it;
 - every enabled binding with a schedule due in `(T - 1 min, T]` (`shared.signals.next_fire`) gets a
-  run message.
+  run message;
+- every account holding a position is checked for a take-profit, stop-loss or liquidation on the
+  1-minute candle that closed at T (`exits.py`), between runs as on an exchange.
 
 Trigger ids are made of what happened, never of who saw it — `pool-<id>-<T>`, `schedule-<T>` — so
 several replicas running the clock, or one clock looking at the same close twice after a restart,
@@ -62,6 +64,8 @@ class Cursor(Protocol):
 
 
 Enqueue = Callable[[RunOrder, int], Awaitable[bool]]
+Exits = Callable[[int], Awaitable[int]]
+"""`exits(T)`: broker exits of open positions on the candle closing at T; returns how many filled."""
 Publish = Callable[[str, Event], Awaitable[None]]
 
 
@@ -71,6 +75,7 @@ class TickReport:
     pools_evaluated: int
     pools_fired: int
     runs_enqueued: int
+    exits_filled: int = 0
 
 
 def pool_trigger(pool_id: int, at_ms: int, values: list[dict[str, Any]]) -> Trigger:
@@ -82,8 +87,10 @@ def schedule_trigger(at_ms: int) -> Trigger:
 
 
 class TriggerClock:
-    def __init__(self, market: MarketData, index: LiveIndex, enqueue: Enqueue, publish: Publish, cursor: Cursor | None = None) -> None:
+    def __init__(self, market: MarketData, index: LiveIndex, enqueue: Enqueue, publish: Publish, cursor: Cursor | None = None,
+                 exits: Exits | None = None) -> None:
         self._market = market
+        self._exits = exits
         self._index = index
         self._enqueue = enqueue
         self._publish = publish
@@ -152,9 +159,10 @@ class TriggerClock:
         for doc, values in fired:
             queued += await self._fire_pool(doc, values, at_ms, by_pool.get((doc["owner"], int(doc["id"])), []))
         queued += await self._schedules(bindings, at_ms)
-        report = TickReport(at_ms, len(due), len(fired), queued)
-        if due or queued:
-            log.info("clock_tick", at=to_iso(at_ms), pools=len(due), fired=len(fired), runs=queued)
+        exits = await self._exits(at_ms) if self._exits is not None else 0
+        report = TickReport(at_ms, len(due), len(fired), queued, exits)
+        if due or queued or exits:
+            log.info("clock_tick", at=to_iso(at_ms), pools=len(due), fired=len(fired), runs=queued, exits=exits)
         return report
 
     async def _evaluate(self, due: list[tuple[dict[str, Any], Pool]], at_ms: int) -> list[tuple[dict[str, Any], list[dict[str, Any]]]]:

@@ -16,6 +16,16 @@ and everything else is a projection of that entry, written idempotently by `appl
   applies it again: every step is idempotent, the account step last.
 - The run key (`<binding id>:<trigger id>`) is stored in the entry; a run looks for it *after*
   reading the account head, so a run that already committed is always seen (see `runs.py`).
+
+Not every step is a run: a reset or a settings change (`accounts.py`: `execution` None, `account` None
+= a fresh broker, `account_changes` = the account fields it sets) and a take-profit / stop-loss /
+liquidation filled between runs (`exits.py`: `execution` None, one fill) are steps of the same chain,
+recovered by the same `apply`.
+
+Exposure index (`live_exposed`, system owner `#live`): the accounts that hold positions, so the exit
+watch (`exits.py`) can check them on every candle without scanning every owner's accounts. `apply`
+adds the account BEFORE moving it to a state with positions; the watch removes an account only after
+reading it flat and re-reads it afterwards (see `ExitWatch`), so the index is always a superset.
 """
 
 from __future__ import annotations
@@ -35,6 +45,8 @@ EXECUTIONS = CollectionSpec(
     indexes=(("binding_id", "id"), ("program_id", "id"), ("account_id", "id"), ("status", "id")),
 )
 FILLS = CollectionSpec("live_fills", indexes=(("account_id", "time_ms"),))
+EXPOSED = CollectionSpec("live_exposed")
+SYSTEM_OWNER = "#live"
 EXECUTION_COUNTER = "live_executions"
 
 
@@ -57,11 +69,12 @@ class Ledger:
         self.entries: Collection = store.collection(LEDGER.name)
         self.executions: Collection = store.collection(EXECUTIONS.name)
         self.fills: Collection = store.collection(FILLS.name)
+        self.exposed: Collection = store.collection(EXPOSED.name)
 
     @classmethod
     async def open(cls, store: Store, *, accounts: str, bindings: str) -> Ledger:
         """Ensure the ledger's own collections; `accounts`/`bindings` are live-resources' collections."""
-        for spec in (LEDGER, EXECUTIONS, FILLS):
+        for spec in (LEDGER, EXECUTIONS, FILLS, EXPOSED):
             await store.ensure(spec)
         for name in (accounts, bindings):
             try:
@@ -105,6 +118,8 @@ class Ledger:
                 current = await self.bindings.get(owner, entry["binding_id"])
                 if current is not None and int(current.get("run_seq") or 0) < run_seq:
                     log.warning("binding_state_not_applied", binding_id=entry["binding_id"], run_seq=run_seq)
+        if entry.get("account") and entry["account"].get("positions"):
+            await self.expose(owner, int(entry["account_id"]))  # before the account holds them (superset)
         seq = int(entry["seq"])
         # Steps that are not runs (reset, settings: `execution` None, `account` None = a fresh broker from
         # the settings) also carry the account fields they change; applied in the same compare-and-set.
@@ -114,6 +129,18 @@ class Ledger:
             current = await self.accounts.get(owner, entry["account_id"])
             if current is not None and int(current.get("seq") or 0) < seq - 1:
                 log.error("ledger_gap", account_id=entry["account_id"], seq=seq, account_seq=current.get("seq"))
+
+    # -- the exposure index ------------------------------------------------------------------------------
+    async def expose(self, owner: str, account_id: int) -> None:
+        await self.exposed.replace({"id": f"{owner}/{account_id}", "owner": SYSTEM_OWNER, "ref_owner": owner, "ref_id": account_id})
+
+    async def unexpose(self, owner: str, account_id: int) -> None:
+        await self.exposed.delete(SYSTEM_OWNER, f"{owner}/{account_id}")
+
+    async def exposed_all(self) -> list[tuple[str, int]]:
+        """(owner, account id) of every account that may hold positions (a superset)."""
+        docs = await self.exposed.find(SYSTEM_OWNER, None, order_by=(("id", 1),))
+        return [(str(d["ref_owner"]), int(d["ref_id"])) for d in docs]
 
     async def recover(self, owner: str, account_id: int) -> int:
         """Apply every committed-but-unapplied entry of the account; return its head `seq`."""

@@ -23,9 +23,10 @@ for redelivery instead.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -123,10 +124,16 @@ class RunHandler:
             log.info("run_skipped", binding_id=binding_id, trigger=order.trigger.id, why="binding disabled or deleted")
             return RunReport("skipped")
         account_id = int(binding["account_id"])
+        async with self.account_lock(account_id):
+            return await self._run(order, key, binding, account_id)
+
+    @contextlib.asynccontextmanager
+    async def account_lock(self, account_id: int) -> AsyncIterator[None]:
+        """Steps of one account (runs, and the exit watch's fills) one at a time inside this replica."""
         lock = self._lock(account_id)
         async with lock:
             try:
-                return await self._run(order, key, binding, account_id)
+                yield
             finally:
                 if not lock._waiters:  # type: ignore[attr-defined]  # drop idle locks: accounts come and go
                     self._locks.pop(account_id, None)

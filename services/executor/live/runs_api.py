@@ -17,6 +17,7 @@ from nats.aio.client import Client
 
 from services.executor.live.clock import LiveIndex, TriggerClock
 from services.executor.live.executions import Executions
+from services.executor.live.exits import ExitWatch
 from services.executor.live.index import ClockCursor
 from services.executor.live.ledger import Ledger
 from services.executor.live.preview import Preview
@@ -85,6 +86,7 @@ class LiveRuns:
     handler: RunHandler
     clock: TriggerClock
     queue: RunQueue
+    exits: ExitWatch
     stopping: asyncio.Event = field(default_factory=asyncio.Event)
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -146,8 +148,9 @@ async def register_runs(
     config = market_config(settings)
     handler = RunHandler(ledger, programs, offload, service.publish, market.now, config, run_timeout_s=settings.live_run_timeout_s)
     queue = RunQueue(_CurrentNats(service), ack_wait_s=settings.live_ack_wait_s)
-    clock = TriggerClock(market, index, queue.enqueue, service.publish, cursor=await ClockCursor.open(store))
-    live = LiveRuns(service, settings, ledger, index, handler, clock, queue)
+    exits = ExitWatch(ledger, market, service.publish, handler.account_lock)
+    clock = TriggerClock(market, index, queue.enqueue, service.publish, cursor=await ClockCursor.open(store), exits=exits.check)
+    live = LiveRuns(service, settings, ledger, index, handler, clock, queue, exits)
     preview = Preview(ledger, programs, offload, market.now, config, timeout_s=settings.live_run_timeout_s)
     executions = Executions(ledger)
     service.add(subjects.LIVE_PREVIEW, PreviewRequest, preview.preview)

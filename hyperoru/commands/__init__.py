@@ -1,0 +1,1 @@
+"""`hyperoru` sub-commands, one module per command group (registered in `hyperoru/cli.py`)."""
