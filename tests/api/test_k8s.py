@@ -90,6 +90,9 @@ def test_every_service_has_a_deployment_with_config_probes_and_limits() -> None:
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
             assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
             assert {"name": "GATEWAY_HOST", "value": "0.0.0.0"} in container["env"]
+            metrics = int(_kind("ConfigMap")["hyperoru-config"]["data"]["METRICS_PORT"])
+            assert {"name": "metrics", "containerPort": metrics} in container["ports"]
+            assert pod is not None and deployment["spec"]["template"]["metadata"]["annotations"]["prometheus.io/port"] == str(metrics)
         else:
             assert container["readinessProbe"]["exec"]["command"] == ["hyperoru", "probe", service]
 

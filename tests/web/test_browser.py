@@ -12,6 +12,7 @@ printed (reported, not asserted).
 from __future__ import annotations
 
 import re
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -77,6 +78,18 @@ async def shot(page: Any, name: str, top: str | None = None) -> None:
     if top is not None:
         await page.get_by_role("heading", name=top).evaluate("(e) => e.scrollIntoView()")
     await page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=False)
+
+
+UNLABELLED = """() => [...document.querySelectorAll("main input, main select, main textarea, main button, header button")]
+  .filter((e) => e.offsetParent !== null && e.type !== "hidden")
+  .filter((e) => !(e.labels && e.labels.length) && !e.getAttribute("aria-label") && !e.getAttribute("aria-labelledby")
+    && !(e.tagName === "BUTTON" && e.textContent.trim()))
+  .map((e) => e.outerHTML.slice(0, 120))"""
+
+
+async def assert_labelled(page: Any) -> None:
+    """Every visible control has an accessible name (a <label>, aria-label or its text)."""
+    assert await page.evaluate(UNLABELLED) == []
 
 
 async def finished(page: Any) -> None:
@@ -163,6 +176,7 @@ async def test_write_test_backtest_and_bind_a_program_in_the_browser(web_platfor
     await result.get_by_test_id("decision").wait_for()
     assert await result.get_by_test_id("source").inner_text() in {"simulator", "store", "hyperliquid"}
     await shot(page, "programs-editor")
+    await assert_labelled(page)
 
     # -- versions with a diff -------------------------------------------------------------------
     await set_code(page, PROGRAM.replace("0.05", "0.08"))
@@ -197,16 +211,19 @@ async def test_write_test_backtest_and_bind_a_program_in_the_browser(web_platfor
     assert equity["line"] > 50 and equity["drawdown"] > 50, equity
     await shot(page, "backtest-result", top="Results")
     # a click on the bar of a marker opens the trigger of that bar
-    markers = await api(web_platform, "GET", f"/api/programs/backtest/{first_backtest}/markers?limit=5")
+    markers = await api(web_platform, "GET", f"/api/programs/backtest/{first_backtest}/markers?limit=500")
+    # bars here are about a pixel wide: click a marker with no other marker within a day of it
+    times = [datetime.fromisoformat(m["timestamp"]) for m in markers]
+    lonely = next(m for i, m in enumerate(markers) if all(abs(times[i] - t) > timedelta(hours=24) for j, t in enumerate(times) if j != i))
     trades = await api(web_platform, "GET", f"/api/programs/backtest/{first_backtest}/trades?limit=5")
     await chart.scroll_into_view_if_needed()
-    x = await chart.evaluate("(el, ts) => el.xOf(ts)", markers[2]["timestamp"])
+    x = await chart.evaluate("(el, ts) => el.xOf(ts)", lonely["timestamp"])
     box = await chart.bounding_box()
     assert x is not None and 0 < x < box["width"], x
     await page.mouse.click(box["x"] + x, box["y"] + box["height"] / 2)
     detail = page.get_by_test_id("trigger-detail")
     await detail.get_by_text("Values the program read").wait_for()
-    assert await detail.locator("dd").first.inner_text() == markers[2]["timestamp"].replace("T", " ").replace("Z", " UTC")
+    assert await detail.locator("dd").first.inner_text() == lonely["timestamp"].replace("T", " ").replace("Z", " UTC")
     await page.locator("table >> text=Exit reason").scroll_into_view_if_needed()
     await page.locator("tr.clickable").nth(1).click()
     await detail.get_by_text(re.compile("^" + re.escape(trades[1]["entry_time"].replace("T", " ").replace("Z", " UTC")))).wait_for()
@@ -225,6 +242,7 @@ async def test_write_test_backtest_and_bind_a_program_in_the_browser(web_platfor
     await page.goto(f"{base}/#/backtests")
     await page.get_by_role("link", name=first_backtest).wait_for()
     await shot(page, "backtest-history")
+    await assert_labelled(page)
 
     # -- live: an account, a binding on a 1-minute schedule, its executions as they happen ----------
     await api(web_platform, "POST", "/api/programs/", {"name": "Every minute", "code": EVERY_MINUTE})
@@ -244,12 +262,27 @@ async def test_write_test_backtest_and_bind_a_program_in_the_browser(web_platfor
     await page.get_by_role("button", name="Preview run").first.click()
     await page.get_by_test_id("preview").wait_for()
     await shot(page, "live-bindings")
+    await assert_labelled(page)
     await page.get_by_role("tab", name="Executions").click()
     executions = page.get_by_test_id("executions")
     await executions.locator("tr.clickable").first.wait_for(timeout=60_000)  # the clock fires it (speed 60)
     await executions.locator("tr.clickable").first.click()
     await page.get_by_test_id("execution-detail").get_by_text("schedule trigger").wait_for()
     await shot(page, "live-executions")
+    await assert_labelled(page)
+    await page.get_by_role("tab", name="Signal pools").click()
+    await page.get_by_test_id("pool-name").fill("BTC dips")
+    await page.get_by_role("button", name="+ Add condition").click()
+    await page.get_by_test_id("pool-create").click()
+    await page.get_by_role("cell", name="BTC dips", exact=True).wait_for()
+    await assert_labelled(page)
+
+    # -- narrow screens: the editor and the chat stack --------------------------------------------
+    await page.set_viewport_size({"width": 390, "height": 844})
+    await page.goto(f"{base}/#/programs/{program_id}")
+    await page.get_by_test_id("code").wait_for()
+    await shot(page, "mobile-editor")
+    await page.set_viewport_size({"width": 1440, "height": 960})
 
     # -- the same page in the dark theme, for the README ------------------------------------------
     await page.emulate_media(color_scheme="dark")

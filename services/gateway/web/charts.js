@@ -84,10 +84,17 @@ export function candleChart(container, candles, markers, onPick) {
   restyle.push(() => { colourSeries(); byBar.clear(); plugin.setMarkers(sorted.map(toMarker)); });
   chart.timeScale().fitContent();
   if (onPick) {
+    // bars can be narrower than a pixel: take the marker nearest the click, within a few pixels
     chart.subscribeClick((param) => {
-      if (param.time === undefined) return;
-      const hits = byBar.get(param.time);
-      if (hits && hits.length) onPick(hits[0]);
+      if (!param.point) return;
+      let best = null, bestDistance = 8;
+      for (const [bar, hits] of byBar) {
+        const x = chart.timeScale().timeToCoordinate(bar);
+        if (x === null) continue;
+        const distance = Math.abs(x - param.point.x);
+        if (distance < bestDistance || (distance === bestDistance && bar === param.time)) { best = hits[0]; bestDistance = distance; }
+      }
+      if (best) onPick(best);
     });
   }
   const xOf = (iso) => chart.timeScale().timeToCoordinate(times.length ? times[barAt(times, toTime(iso))] : toTime(iso));
