@@ -10,7 +10,7 @@ to the store, until `GET /api/programs/backtest/{id}` says `completed`. Everythi
 put the job's time beside backtesting.py's in-process time on the same candles (target: the job at
 least 1.5× faster than backtesting.py in-process). Run alone, it uses a seeded random walk.
 
-Usage: python -m benchmarks.backtest_job [--bars 500000]
+Usage: python -m benchmarks.backtest_job [--bars 500000] [--repeat 1]
 """
 
 from __future__ import annotations
@@ -121,8 +121,11 @@ def measure_job(
     fee_rate: float = 0.0005,
     timeout_s: float = 900.0,
     with_trades: bool = False,
+    repeat: int = 1,
 ) -> dict[str, Any]:
-    """Store `candles` as `symbol`, start the platform, run one job through the API and time it.
+    """Store `candles` as `symbol`, start the platform, run `repeat` jobs through the API one after the
+    other and time each (the best one is reported, as `benchmarks/backtest.py` reports the best of its
+    in-process runs: the machine is shared; `runs` has every time).
 
     Returns `seconds` (submit → completed, as the client sees it), `bars`, `bars_per_s`, the job's
     record (`result`: metrics and all) and, with `with_trades`, every trade (`trades`).
@@ -138,37 +141,9 @@ def measure_job(
             end_ms = int(candles.time[-1]) + 60_000
             body = {"code": code, "symbol": symbol, "timeframe": timeframe, "start_date": to_iso(int(candles.time[0])),
                     "end_date": to_iso(end_ms), "initial_capital": initial_capital, "fee_rate": fee_rate}
-            started = time.perf_counter()
-            status, accepted = _call(base + "/api/programs/backtest", "POST", body)
-            if status != 202:
-                raise RuntimeError(f"submit answered {status}: {accepted}")
-            backtest_id = accepted["backtest_id"]
-            accepted_s = time.perf_counter() - started
-            deadline = started + timeout_s
-            running_s = done_s = None  # first seen running, first seen with every bar done
-            while True:
-                status, record = _call(f"{base}/api/programs/backtest/{backtest_id}")
-                if status == 200 and record["status"] in ("completed", "failed", "cancelled"):
-                    break
-                if status == 200 and record["status"] == "running":
-                    running_s = running_s or time.perf_counter() - started
-                    if record.get("bars_total") and record.get("bars_done") == record["bars_total"]:
-                        done_s = done_s or time.perf_counter() - started
-                if time.perf_counter() > deadline:
-                    raise RuntimeError(f"the job did not finish within {timeout_s:g} s: {record}")
-                time.sleep(0.05)
-            seconds = time.perf_counter() - started
-            if record["status"] != "completed":
-                raise RuntimeError(f"the job {record['status']}: {record.get('error')}")
-            out: dict[str, Any] = {
-                "seconds": seconds,
-                "accepted_s": accepted_s,
-                "running_s": running_s,
-                "engine_done_s": done_s,
-                "bars": record["bars_total"],
-                "bars_per_s": record["bars_total"] / seconds,
-                "result": record,
-            }
+            runs = [_one_job(base, body, timeout_s) for _ in range(max(1, repeat))]
+            out = min(runs, key=lambda run: run["seconds"])
+            out["runs"] = [run["seconds"] for run in runs]
             if os.environ.get("BENCH_JOB_LOG"):
                 lines = (data_dir.parent / "up.log").read_text(errors="replace").splitlines()
                 out["log"] = "\n".join(line for line in lines if '"backtest' in line or "worker" in line)
@@ -177,7 +152,7 @@ def measure_job(
                 cursor = None
                 while True:
                     query = "?limit=500" + (f"&cursor={cursor}" if cursor else "")
-                    request = urllib.request.Request(f"{base}/api/programs/backtest/{backtest_id}/trades{query}")
+                    request = urllib.request.Request(f"{base}/api/programs/backtest/{out['backtest_id']}/trades{query}")
                     with urllib.request.urlopen(request, timeout=30) as response:
                         trades.extend(json.loads(response.read()))
                         cursor = response.headers.get("X-Next-Cursor")
@@ -189,12 +164,48 @@ def measure_job(
             _stop(process)
 
 
+def _one_job(base: str, body: dict[str, Any], timeout_s: float) -> dict[str, Any]:
+    started = time.perf_counter()
+    status, accepted = _call(base + "/api/programs/backtest", "POST", body)
+    if status != 202:
+        raise RuntimeError(f"submit answered {status}: {accepted}")
+    backtest_id = accepted["backtest_id"]
+    accepted_s = time.perf_counter() - started
+    deadline = started + timeout_s
+    running_s = done_s = None  # first seen running, first seen with every bar done
+    while True:
+        status, record = _call(f"{base}/api/programs/backtest/{backtest_id}")
+        if status == 200 and record["status"] in ("completed", "failed", "cancelled"):
+            break
+        if status == 200 and record["status"] == "running":
+            running_s = running_s or time.perf_counter() - started
+            if record.get("bars_total") and record.get("bars_done") == record["bars_total"]:
+                done_s = done_s or time.perf_counter() - started
+        if time.perf_counter() > deadline:
+            raise RuntimeError(f"the job did not finish within {timeout_s:g} s: {record}")
+        time.sleep(0.05)
+    seconds = time.perf_counter() - started
+    if record["status"] != "completed":
+        raise RuntimeError(f"the job {record['status']}: {record.get('error')}")
+    return {
+        "backtest_id": backtest_id,
+        "seconds": seconds,
+        "accepted_s": accepted_s,
+        "running_s": running_s,
+        "engine_done_s": done_s,
+        "bars": record["bars_total"],
+        "bars_per_s": record["bars_total"] / seconds,
+        "result": record,
+    }
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--bars", type=int, default=500_000)
+    parser.add_argument("--repeat", type=int, default=1, help="jobs one after the other on one platform; the best is shown")
     args = parser.parse_args()
     candles = random_walk(args.bars)
-    measured = measure_job(candles)
+    measured = measure_job(candles, repeat=args.repeat)
     result = measured["result"]
     from benchmarks.report import print_table
 

@@ -255,8 +255,8 @@ class _Run:
         if verdict is not None:
             diagnostics = CodeDiagnostics(
                 valid=verdict.valid,
-                errors=[msgspec.to_builtins(e) for e in verdict.errors],
-                warnings=[msgspec.to_builtins(w) for w in verdict.warnings],
+                errors=list(verdict.errors),
+                warnings=list(verdict.warnings),
             )
             if not verdict.valid:
                 tried = f" after {repairs} attempt{'s' if repairs != 1 else ''} to fix it" if repairs else ""
@@ -272,7 +272,7 @@ class _Run:
 def _assistant_with_calls(turn: ProviderTurn) -> Message:
     return {
         "role": "assistant",
-        "content": turn.content or None,
+        "content": turn.content,  # a string even when empty: llama-cpp-python's server refuses null (OpenAI takes both)
         "tool_calls": [
             {"id": call.id, "type": "function", "function": {"name": call.name, "arguments": call.arguments}}
             for call in turn.tool_calls

@@ -29,8 +29,6 @@ from __future__ import annotations
 
 import gc
 import math
-from datetime import datetime, timedelta
-from functools import lru_cache
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -40,24 +38,13 @@ import numpy as np
 
 from shared.lang import Program, RunLimits
 from shared.market.candles import CandleArrays
+from shared.market.recording import RecordingView  # cleanup: one recording view for backtests and live runs
 from shared.market.view import MarketView
 from shared.market.views import BacktestView, Series, _Family
-from shared.timefmt import to_iso as _to_iso
 from shared.trading import AccountConfig, ClosedTrade, Fill, PaperAccount, Position, Rejection
 
+from .items import FILLS, marker_columns, marker_items, to_iso, trade_item, trigger_context, trigger_item
 from .metrics import compute_metrics
-
-_EPOCH = datetime(1970, 1, 1)
-
-
-@lru_cache(maxsize=1 << 16)
-def to_iso(ms: int) -> str:
-    """`shared.timefmt.to_iso`, ~5× faster (no strftime) and cached: a result's items name the same
-    bar times again and again (a trigger's close is the next bar's open, where its fill happens)."""
-    ms = int(ms)
-    moment = _EPOCH + timedelta(milliseconds=ms)
-    return moment.isoformat(timespec="milliseconds" if ms % 1000 else "seconds") + "Z"
-
 
 FUNDING_NOTE = "funding is not modelled for this data source (no funding rates): funding_paid is 0"
 
@@ -99,68 +86,28 @@ class BacktestCancelled(Exception):
     """`should_stop()` returned true: the engine stopped between bars."""
 
 
-class Trigger:
-    """One bar on which the program recorded orders. Times are epoch ms. `context` (JSON-ready) is built
-    when asked, from compact records, so a run with many triggers stays small in memory."""
+class Trigger(msgspec.Struct, array_like=True):
+    """One bar on which the program recorded orders. Times are epoch ms. `record` is the compact context
+    row (`services/backtester/items.py`), and the Struct encodes as the stored trigger row as it is;
+    `context` (JSON-ready) is built from it when asked, so a run with many triggers stays small."""
 
-    __slots__ = ("bar", "type", "symbol", "price", "timestamp", "record")
-
-    def __init__(self, bar: int, type: str, symbol: str, price: float, timestamp: int, record: _Context | None) -> None:
-        self.bar = bar
-        self.type = type
-        self.symbol = symbol
-        self.price = price
-        self.timestamp = timestamp
-        """The decision time: the bar's close (`ctx.time`)."""
-        self.record = record
+    type: str
+    symbol: str
+    price: float
+    timestamp: int
+    """The decision time: the bar's close (`ctx.time`)."""
+    record: list[Any] | None
+    """`[position, balance, equity, calls, logs, orders, fills]` (see `items.py`), or None."""
+    bar: int
 
     @property
     def context(self) -> dict[str, Any] | None:
         """What the program read (indicator calls with arguments and results, price, position, balance,
         equity), its log, and its orders each with its `fill` (a fill, or a rejection with `rejected`)."""
-        record = self.record
-        if record is None:
-            return None
-        indicators = []
-        for name, args, result, market in record.calls:
-            entry: dict[str, Any] = {"name": name, "args": list(args), "result": result}
-            if market is not None:
-                entry["market"] = market
-            indicators.append(entry)
-        orders = []
-        for order, fill in zip(record.orders, record.fills, strict=True):
-            doc = dict(order)
-            doc["fill"] = _fill_doc(fill)
-            orders.append(doc)
-        return {
-            "time": to_iso(self.timestamp),
-            "price": self.price,
-            "position": record.position,
-            "balance": record.balance,
-            "equity": record.equity,
-            "indicators": indicators,
-            "logs": record.logs,
-            "orders": orders,
-        }
+        return trigger_context(self.record, self.timestamp, self.price)
 
     def __repr__(self) -> str:
         return f"Trigger({self.type} {self.symbol} @ {self.price} at {to_iso(self.timestamp)}, bar {self.bar})"
-
-
-class _Context:
-    """The compact record behind `Trigger.context`."""
-
-    __slots__ = ("calls", "position", "balance", "equity", "logs", "orders", "fills")
-
-    def __init__(self, calls: list[tuple[Any, ...]], position: dict[str, Any] | None, balance: float, equity: float,
-                 logs: list[str], orders: list[dict[str, Any]]) -> None:  # fmt: skip
-        self.calls = calls
-        self.position = position
-        self.balance = balance
-        self.equity = equity
-        self.logs = logs
-        self.orders = orders
-        self.fills: list[Fill | Rejection | str] = [_NOT_FILLED] * len(orders)
 
 
 _NOT_FILLED = "not filled: the backtest ended before the next bar's open"
@@ -188,32 +135,21 @@ class BacktestOutcome:
     notes: list[str]
 
     def trade_items(self) -> list[dict[str, Any]]:
-        return [
-            {
-                "entry_time": to_iso(t.entry_time), "exit_time": to_iso(t.exit_time), "side": t.side, "size": t.size,
-                "entry_price": t.entry_price, "exit_price": t.exit_price, "pnl": t.pnl, "return_pct": t.return_pct,
-                "fees": t.fees, "exit_reason": t.exit_reason, "symbol": t.symbol,
-            }  # fmt: skip
-            for t in self.trades
-        ]
+        return [trade_item(t) for t in self.trades]
 
     def marker_items(self) -> list[dict[str, Any]]:
         """Chart markers: an `exit` for every fill that closed something, an `entry` for every fill that
         opened or added (a flip gives both, exit first). `side` is the fill's side (buy/sell)."""
-        out: list[dict[str, Any]] = []
-        for fill in self.fills:
-            when = to_iso(fill.time)
-            if fill.closed_quantity:
-                out.append({"type": "exit", "timestamp": when, "price": fill.price, "side": fill.side})
-            if fill.quantity - fill.closed_quantity > fill.quantity * 1e-12:
-                out.append({"type": "entry", "timestamp": when, "price": fill.price, "side": fill.side})
-        return out
+        return marker_items(marker_columns(self.fills))
 
     def trigger_items(self) -> list[dict[str, Any]]:
-        return [
-            {"type": t.type, "symbol": t.symbol, "price": t.price, "timestamp": to_iso(t.timestamp), "context": t.context}
-            for t in self.triggers
-        ]
+        """Without ids (a job's ids name its backtest: `items.trigger_item`)."""
+        items = []
+        for t in self.triggers:
+            item = trigger_item(msgspec.structs.astuple(t), "", 0)
+            del item["id"]
+            items.append(item)
+        return items
 
     def equity_items(self) -> list[dict[str, Any]]:
         return [{"time": to_iso(t), "equity": e} for t, e in zip(self.equity_times.tolist(), self.equity.tolist(), strict=True)]
@@ -312,69 +248,6 @@ class _Cursor:
 # ---- recording (only on bars that produced orders) -----------------------------------------------------
 
 
-class RecordingView:
-    """A `MarketView` that forwards to another and notes what the program read through it."""
-
-    def __init__(self, inner: MarketView, calls: list[tuple[Any, ...]], label: str | None = None) -> None:
-        self.inner = inner
-        self.calls = calls
-        self.label = label
-
-    @property
-    def symbol(self) -> str:
-        return self.inner.symbol
-
-    @property
-    def timeframe(self) -> str:
-        return self.inner.timeframe
-
-    @property
-    def source(self) -> str | None:
-        return getattr(self.inner, "source", None)
-
-    @property
-    def price(self) -> float:
-        price = self.inner.price
-        self._note("price", (), price)
-        return price
-
-    @property
-    def timestamp(self) -> int:
-        return self.inner.timestamp
-
-    def candles(self, n: int) -> list[dict[str, float | str]]:
-        rows = self.inner.candles(n)
-        self._note("candles", (n,), {"count": len(rows)})
-        return rows
-
-    def indicator(self, name: str, args: tuple[float, ...]) -> Any:
-        value = self.inner.indicator(name, args)
-        self._note(name, tuple(args), value)
-        return value
-
-    def market(self, symbol: str, timeframe: str | None = None) -> MarketView:
-        inner = self.inner.market(symbol, timeframe)
-        return RecordingView(inner, self.calls, f"{inner.symbol} {inner.timeframe}")
-
-    def _note(self, name: str, args: tuple[Any, ...], result: Any) -> None:
-        if isinstance(result, float) and not math.isfinite(result):
-            result = None
-        self.calls.append((name, args, result, self.label))
-
-
-def _fill_doc(outcome: Fill | Rejection | str) -> dict[str, Any]:
-    if isinstance(outcome, str):
-        return {"rejected": True, "reason": outcome}
-    doc = msgspec.to_builtins(outcome)
-    doc["time"] = to_iso(outcome.time)
-    if isinstance(outcome, Rejection):
-        doc["rejected"] = True
-    elif doc.get("trade"):
-        doc["trade"]["entry_time"] = to_iso(outcome.trade.entry_time)  # type: ignore[union-attr]
-        doc["trade"]["exit_time"] = to_iso(outcome.trade.exit_time)  # type: ignore[union-attr]
-    return doc
-
-
 # ---- the engine ------------------------------------------------------------------------------------------
 
 
@@ -453,7 +326,7 @@ def _run(
     trades: list[ClosedTrade] = []
     triggers: list[Trigger] = []
     pending: list[dict[str, Any]] | None = None
-    pending_record: _Context | None = None
+    pending_record: list[Any] | None = None
     # No exit can happen while the bar stays inside these (±inf while flat): see `_exit_guards`.
     low_guard, high_guard = -math.inf, math.inf
     max_contexts = spec.max_trigger_contexts if recorder is not None else 0
@@ -474,7 +347,7 @@ def _run(
                 else:
                     rejections.append(done)  # type: ignore[arg-type]
                 if pending_record is not None:
-                    pending_record.fills[index] = done
+                    pending_record[FILLS][index] = done
             pending = None
             pending_record = None
             held = positions.get(symbol)
@@ -503,7 +376,7 @@ def _run(
                 record = None
                 if max_contexts is None or len(triggers) < max_contexts:
                     record = pending_record = recorder.record(before, orders, ctx.logs)  # type: ignore[union-attr]
-                triggers.append(Trigger(k, str(first["action"]), str(first["symbol"]), closes[k], times[k] + period, record))
+                triggers.append(Trigger(str(first["action"]), str(first["symbol"]), closes[k], times[k] + period, record, k))
 
         if k + 1 >= next_report:
             next_report += every
@@ -587,12 +460,16 @@ def _exit_guards(account: PaperAccount, held: Position | None) -> tuple[float, f
     stays inside."""
     if held is None:
         return -math.inf, math.inf
-    liquidation = account.liquidation_price(held.symbol)
+    liquidation = account.liquidation_price(held.symbol)  # 0.0 for a short means "at any price": keep it
+
+    def level(value: float | None, missing: float) -> float:
+        return missing if value is None else value
+
     if held.side == "long":
-        low = max(held.stop_loss or -math.inf, liquidation or -math.inf)
-        return low, held.take_profit or math.inf
-    high = min(held.stop_loss or math.inf, liquidation or math.inf)
-    return held.take_profit or -math.inf, high
+        low = max(level(held.stop_loss, -math.inf), level(liquidation, -math.inf))
+        return low, level(held.take_profit, math.inf)
+    high = min(level(held.stop_loss, math.inf), level(liquidation, math.inf))
+    return level(held.take_profit, -math.inf), high
 
 
 class _Recorder:
@@ -613,7 +490,7 @@ class _Recorder:
         self.view_wrapper = RecordingView(view, self.calls)
         self.runner = program.runner(self.view_wrapper, account_view, spec.params, spec.state, trigger, limits)
 
-    def record(self, state_before: dict[str, Any], orders: list[dict[str, Any]], logs: list[str]) -> _Context:
+    def record(self, state_before: dict[str, Any], orders: list[dict[str, Any]], logs: list[str]) -> list[Any]:
         calls = self.calls = []
         self.view_wrapper.calls = calls
         runner = self.runner
@@ -622,4 +499,5 @@ class _Recorder:
         if error is not None or runner.ctx.orders != orders:  # cannot happen for a deterministic run; say so if it does
             calls.append(("replay_mismatch", (), None, None))
         account = self.account_view
-        return _Context(calls, account.position(self.symbol), account.balance, account.equity, logs, orders)
+        fills: list[Fill | Rejection | str] = [_NOT_FILLED] * len(orders)  # set at the next bar's open
+        return [account.position(self.symbol), account.balance, account.equity, calls, logs, orders, fills]

@@ -102,12 +102,13 @@ def exposure_share(times: np.ndarray, trades: Sequence[ClosedTrade]) -> float:
     filled the entry to the one whose open (or range) filled the exit, both included."""
     if not len(times):
         return 0.0
-    held = np.zeros(len(times) + 1, dtype=np.int64)
-    for trade in trades:
-        start = int(np.searchsorted(times, trade.entry_time, side="left"))
-        end = int(np.searchsorted(times, trade.exit_time, side="right"))
-        held[start] += 1
-        held[end] -= 1
+    count = len(trades)
+    entries = np.fromiter((trade.entry_time for trade in trades), dtype=np.int64, count=count)
+    exits = np.fromiter((trade.exit_time for trade in trades), dtype=np.int64, count=count)
+    size = len(times) + 1  # counts, not assignments: several trades may open or close on one bar
+    held = np.bincount(np.searchsorted(times, entries, side="left"), minlength=size) - np.bincount(
+        np.searchsorted(times, exits, side="right"), minlength=size
+    )
     return float(np.mean(np.cumsum(held[:-1]) > 0))
 
 

@@ -1,5 +1,6 @@
 """The JetStream side of backtest jobs: the work-queue stream, its one durable pull consumer, and
-looking up / removing one job's message.
+looking up / removing one job's message (the stream and consumer are made by `shared.jobs.workqueue`,
+like the live run queue's).
 
 One subject per job (`backtester.jobs.<bt-id>`), so whether a job still has a message is one
 `get_last_msg` away (crash-only start-up needs that). `Nats-Msg-Id` makes a publish retried within
@@ -11,9 +12,10 @@ from __future__ import annotations
 import msgspec
 import nats.js.errors
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig, DeliverPolicy
 
 from shared import subjects
+from shared.jobs.workqueue import ensure_consumer, ensure_work_queue
 from shared.messages.backtests import BacktestJob
 from shared.settings import Settings
 
@@ -32,18 +34,9 @@ class JobQueue:
 
     async def ensure(self) -> None:
         """Create the stream and the consumer if missing (every replica calls this: idempotent)."""
-        config = StreamConfig(
-            name=self.stream,
-            subjects=[subjects.BACKTEST_JOBS_ALL],
-            retention=RetentionPolicy.WORK_QUEUE,
-            storage=StorageType.FILE,
-            duplicate_window=DUPLICATE_WINDOW_S,
-            max_age=JOB_MAX_AGE_S,
+        await ensure_work_queue(
+            self.js, self.stream, subjects.BACKTEST_JOBS_ALL, duplicate_window_s=DUPLICATE_WINDOW_S, max_age_s=JOB_MAX_AGE_S
         )
-        try:
-            await self.js.add_stream(config)
-        except nats.js.errors.BadRequestError:
-            await self.js.stream_info(self.stream)  # exists with another config: keep it
         consumer = ConsumerConfig(
             durable_name=self.consumer,
             ack_policy=AckPolicy.EXPLICIT,
@@ -52,10 +45,7 @@ class JobQueue:
             max_deliver=self._settings.backtest_max_deliveries,
             max_ack_pending=10_000,
         )
-        try:
-            await self.js.add_consumer(self.stream, consumer)
-        except nats.js.errors.BadRequestError:
-            await self.js.consumer_info(self.stream, self.consumer)  # another replica made it differently: use it
+        await ensure_consumer(self.js, self.stream, consumer)
 
     async def subscribe(self) -> JetStreamContext.PullSubscription:
         return await self.js.pull_subscribe_bind(durable=self.consumer, stream=self.stream)

@@ -53,10 +53,6 @@ def paged(items: Sequence[Any], keys: Sequence[Any], limit: int) -> ListPage:
     return result
 
 
-def trigger_id(backtest_id: str, n: int) -> str:
-    return f"trig-{backtest_id.removeprefix('bt-')}-{n}"
-
-
 class Results:
     def __init__(self, store: BacktestStore, publish: Callable[[str, BacktestEvent], Awaitable[None]],
                  broadcast_cancel: Callable[[str], Awaitable[None]], drop_message: Callable[[str], Awaitable[None]]) -> None:
@@ -83,10 +79,11 @@ class Results:
         )
         return paged([msgspec.convert(doc, BacktestSummary) for doc in docs], [doc["seq"] for doc in docs], req.limit)
 
-    async def _items(self, name: str, req: BacktestItems | EquityQuery, ctx: RequestContext) -> tuple[list[Any], int]:
+    async def _items(self, name: str, req: BacktestItems | EquityQuery, ctx: RequestContext, *,
+                     contexts: bool = True) -> tuple[list[Any], int]:
         await self._doc(ctx.owner, req.bt_id)
         start = _index_cursor(req.cursor)
-        return await self._store.read_items(ctx.owner, name, req.bt_id, start, req.limit + 1), start
+        return await self._store.read_items(ctx.owner, name, req.bt_id, start, req.limit + 1, contexts=contexts), start
 
     async def equity(self, req: EquityQuery, ctx: RequestContext) -> ListPage:
         items, start = await self._items(EQUITY.name, req, ctx)
@@ -98,7 +95,7 @@ class Results:
         return paged(items, range(start, start + len(items)), req.limit)
 
     async def triggers(self, req: BacktestItems, ctx: RequestContext) -> ListPage:
-        items, start = await self._items(TRIGGERS.name, req, ctx)
+        items, start = await self._items(TRIGGERS.name, req, ctx, contexts=False)
         listed = [{name: item[name] for name in TRIGGER_LIST_FIELDS} for item in items]
         return paged(listed, range(start, start + len(listed)), req.limit)
 

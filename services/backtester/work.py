@@ -23,7 +23,8 @@ import msgspec
 import numpy as np
 
 from services.backtester.bindings import is_binding_selection, replay_bars
-from services.backtester.engine import BacktestProgramError, BacktestSpec, run_backtest
+from services.backtester.engine import BacktestProgramError, BacktestSpec, Trigger, run_backtest
+from services.backtester.items import LOGS, marker_columns
 from services.backtester.store import EQUITY, MARKERS, TRADES, TRIGGERS, BacktestStore
 from shared.lang import CompileResult, compile_program
 from shared.market import MarketData, MarketRequestError, UnknownSymbolError
@@ -99,10 +100,20 @@ def downsample(times: np.ndarray, values: np.ndarray, limit: int = MAX_CURVE_POI
     return [{"time": to_iso(int(times[i])), "equity": float(values[i])} for i in picked]
 
 
-def _cap_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
-    if context is None or not context.get("logs") or len(_encode(context)) <= MAX_CONTEXT_BYTES:  # only logs are cut
-        return context
-    logs = list(context.get("logs") or [])
+def context_bound(record: list[Any]) -> int:
+    """An upper bound of the JSON size of the context made from `record` (`items.trigger_context`),
+    from the record's own JSON, without making the context: a call `[n, a, r, m]` becomes
+    `{"name": n, "args": a, "result": r}` (at most ~2.1× the smallest call), times become ISO strings,
+    each order gains `"fill"`, and the top level adds its keys."""
+    return int(2.5 * len(_encode(record))) + 512
+
+
+def _cap_logs(trigger: Trigger) -> None:
+    """A context above MAX_CONTEXT_BYTES keeps its first log lines (only logs are ever cut)."""
+    record = trigger.record
+    if record is None or context_bound(record) <= MAX_CONTEXT_BYTES or len(_encode(trigger.context)) <= MAX_CONTEXT_BYTES:
+        return
+    logs = list(record[LOGS])
     kept: list[str] = []
     size = 0
     for line in logs:
@@ -111,7 +122,7 @@ def _cap_context(context: dict[str, Any] | None) -> dict[str, Any] | None:
             break
         kept.append(line)
     kept.append(f"… {len(logs) - len(kept)} more log lines not kept")
-    return {**context, "logs": kept}
+    record[LOGS] = kept
 
 
 def _preloadable(markets: Any) -> list[tuple[str, str | None]]:
@@ -166,14 +177,15 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
         }
     ran = time.perf_counter()
     backtest_id = spec["id"]
-    triggers = []
-    for n, item in enumerate(outcome.trigger_items()):
-        item["context"] = _cap_context(item.get("context"))
-        triggers.append({"id": f"trig-{backtest_id.removeprefix('bt-')}-{n}", **item})
+    # Stored as the engine's records (`items.py`): the API's items are made when a page is read.
+    triggers = outcome.triggers
+    for trigger in triggers:
+        if trigger.record is not None and trigger.record[LOGS]:
+            _cap_logs(trigger)
     metrics_all = {name: _finite(value) for name, value in outcome.metrics.items()}
     metrics_all["notes"] = list(outcome.notes)
-    trades = outcome.trade_items()
-    markers = outcome.marker_items()
+    trades = outcome.trades
+    markers = marker_columns(outcome.fills)
     curve = np.column_stack([outcome.equity_times.astype(np.float64), outcome.equity])
     built = time.perf_counter()
     _loop.run_until_complete(_results.write_results(spec["owner"], backtest_id, {

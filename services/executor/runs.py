@@ -145,11 +145,14 @@ def paper_account(account: AccountInput, view: MarketView) -> tuple[PaperAccount
     """The request's account as a paper account, and the prices (by symbol) it is valued at."""
     paper = PaperAccount(AccountConfig(initial_capital=account.balance, leverage=account.leverage), cash=account.balance)
     prices: dict[str, float] = {str(view.symbol): float(view.price)}
-    for position in account.positions:
+    for index, position in enumerate(account.positions):
         symbol = position.symbol.upper()
+        field = f"account.positions[{index}].symbol"
+        if symbol in paper.positions:  # netting: one position per symbol, as the broker keeps them
+            raise InvalidRequest(f"{field}: a second position in `{symbol}` (one per symbol)", details={"field": field})
         price = _price(view, symbol)
         if price is None:
-            raise InvalidRequest(f"account.positions: unknown symbol `{symbol}`", details={"field": "account.positions"})
+            raise InvalidRequest(f"{field}: unknown symbol `{symbol}`", details={"field": field})
         prices[symbol] = price
         paper.positions[symbol] = Position(symbol=symbol, side=position.side, size=position.size, entry_price=position.entry_price)
         paper.mark(symbol, price)

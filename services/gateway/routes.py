@@ -8,9 +8,7 @@ and ids are matched as numbers (`{id:\\d+}`), so a literal route such as `/api/p
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Any
-
-import msgspec
+from typing import Any
 
 from shared import subjects
 from shared.messages.ai import (
@@ -54,8 +52,10 @@ from shared.messages.live import (
     BindingList,
     BindingRef,
     BindingUpdate,
+    Execution,
     ExecutionList,
     ExecutionRef,
+    ExecutionSummary,
     FillList,
     PoolCreate,
     PoolList,
@@ -89,11 +89,6 @@ from shared.messages.runs import Guide, GuideRequest, TestRunRequest, TestRunRes
 
 ID = r"{id:\d+}"
 BT_ID = f"{{bt_id:{BACKTEST_ID_PATTERN}}}"
-
-ExecutionView = Annotated[dict[str, Any], msgspec.Meta(title="Execution", description=(
-    "An execution as services/executor/live/executions.py shows it (the list: its summary fields; one "
-    "execution: also orders, fills, logs, error). A dict there, no reply Struct yet."))]
-
 
 @dataclass(frozen=True, slots=True)
 class Route:
@@ -174,6 +169,6 @@ ROUTES: tuple[Route, ...] = (
     Route("DELETE", f"/api/programs/bindings/{ID}", subjects.BINDINGS_DELETE, BindingRef, status=204),
     # executor: live runs (preview-run, the execution log)
     Route("POST", f"/api/programs/bindings/{ID}/preview-run", subjects.LIVE_PREVIEW, PreviewRequest, reply=PreviewResult),
-    Route("GET", "/api/programs/executions", subjects.LIVE_EXECUTIONS_LIST, ExecutionList, paged=True, reply=list[ExecutionView]),
-    Route("GET", f"/api/programs/executions/{ID}", subjects.LIVE_EXECUTIONS_GET, ExecutionRef, reply=ExecutionView),
+    Route("GET", "/api/programs/executions", subjects.LIVE_EXECUTIONS_LIST, ExecutionList, paged=True, reply=list[ExecutionSummary]),
+    Route("GET", f"/api/programs/executions/{ID}", subjects.LIVE_EXECUTIONS_GET, ExecutionRef, reply=Execution),
 )

@@ -21,7 +21,7 @@ cross-origin page can only act with a token it was given. Preflights from other 
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, MutableMapping
 
 import msgspec
 from aiohttp import web
@@ -63,14 +63,19 @@ def is_api(path: str) -> bool:
     return path == "/api" or path.startswith("/api/")
 
 
-async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
-    headers = response.headers
+def set_security_headers(headers: MutableMapping[str, str], content_type: str, *, api: bool = False) -> None:
+    """The security headers of one response (values already set are kept). The one source of the set:
+    the app's responses get it in `add_security_headers`, the parser-error answers that never reach the
+    app get it in `server.py`."""
     for name, value in HEADERS.items():
         headers.setdefault(name, value)
-    is_html = (response.content_type or "").startswith("text/html")
-    headers.setdefault("Content-Security-Policy", PAGE_CSP if is_html else API_CSP)
-    if is_api(request.path) or response.content_type == "application/json":
+    headers.setdefault("Content-Security-Policy", PAGE_CSP if content_type.startswith("text/html") else API_CSP)
+    if api or content_type == "application/json":
         headers.setdefault("Cache-Control", "no-store")
+
+
+async def add_security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    set_security_headers(response.headers, response.content_type or "", api=is_api(request.path))
 
 
 def _cors_signal(origins: frozenset[str]) -> Callable[[web.Request, web.StreamResponse], Awaitable[None]]:

@@ -5,7 +5,8 @@ control character in a header, a bad Content-Length) never reaches the app or it
 aiohttp's `RequestHandler.handle_error` answers it with plain text. aiohttp has no hook for this
 (aio-libs/aiohttp#3287), so `GatewayRunner` makes its server build a request handler whose
 `handle_error` writes the envelope instead. Everything else about the connection stays aiohttp's: the
-error still closes the connection, and nothing is written if a response had already started.
+error still closes the connection, and nothing is written if a response had already started. The
+envelope carries the same security headers as every app response (`security.set_security_headers`).
 A test sends such requests over a raw socket, so an aiohttp upgrade that changes these internals
 fails loudly rather than silently going back to plain text.
 """
@@ -21,6 +22,7 @@ from aiohttp.http_exceptions import HttpProcessingError
 from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
+from services.gateway.security import set_security_headers
 from shared.errors import ErrorBody, ErrorEnvelope
 
 log = structlog.get_logger()
@@ -56,6 +58,7 @@ class JsonErrorRequestHandler(RequestHandler):
         if request.writer.output_size > 0:  # as aiohttp: a response already started cannot be replaced
             raise ConnectionError("Response is sent already, cannot send another response with the error message")
         response = web.Response(status=status, body=parser_error_body(status, exc), content_type="application/json")
+        set_security_headers(response.headers, "application/json")  # the app's `on_response_prepare` never sees it
         response.force_close()
         return response
 

@@ -5,8 +5,16 @@ connection: WAL (readers never block the writer), `busy_timeout` (wait for anoth
 lock instead of failing), `synchronous=NORMAL`.
 
 Why `WITHOUT ROWID`: rows are then stored in primary-key order, so a range read of one series is a
-sequential scan of adjacent pages — a year of 1m candles (525,600 rows) reads in ~0.6 s, streamed
-straight into one numpy buffer (`np.fromiter` over the cursor, no list of tuples in between).
+sequential scan of adjacent pages.
+
+Reads come from `candle_blocks`, not from the rows: every `BLOCK_BARS` bars of a series (by open
+time: block = time // (BLOCK_BARS × period)) are also kept as one BLOB of packed records (`_RECORD`:
+time int64, open … volume float64). Why: Python's sqlite3 makes six objects and a tuple per row, so
+500,000 rows took ~0.45 s to read however they were fetched (SQLite itself needs ~0.1 s); 123 blobs
+of 196 KB read in ~0.03 s (one `np.frombuffer`). The rows stay the source of truth (per-row source,
+upserts, coverage): a write rebuilds the blocks it touched from them in the same transaction, so rows
+and blocks never disagree, even after a crash. A file written before blocks existed gets them once,
+when a store first opens it (marker `candle_blocks` in `candle_meta`).
 
 Calls are synchronous, like the document store's: a read is one statement, and the async methods
 just call the sync ones (see `shared/store/sqlite.py` for why that beats a thread hop). Writes are
@@ -26,10 +34,19 @@ import numpy as np
 
 from shared.market.candle_store import Coverage, check_write
 from shared.market.candles import CandleArrays
-from shared.market.timeframes import parse_timeframe
+from shared.market.timeframes import parse_timeframe, timeframe_ms
 from shared.store.port import StoreUnavailableError
 
 __all__ = ["SqliteCandleStore"]
+
+
+def _span(tf: str) -> int:
+    return BLOCK_BARS * timeframe_ms(tf)
+
+
+def _fetch(cursor: sqlite3.Cursor) -> np.ndarray:
+    """Rows of (time, open, high, low, close, volume) as `_RECORD`s, without a list of tuples between."""
+    return np.fromiter(cursor, dtype=_RECORD)
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS candles (
@@ -54,7 +71,18 @@ CREATE TABLE IF NOT EXISTS candle_coverage (
     PRIMARY KEY (symbol, timeframe)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS candle_meta (key TEXT PRIMARY KEY, value TEXT NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS candle_blocks (
+    symbol TEXT NOT NULL,
+    timeframe TEXT NOT NULL,
+    block INTEGER NOT NULL,
+    data BLOB NOT NULL,
+    PRIMARY KEY (symbol, timeframe, block)
+) WITHOUT ROWID;
 """
+BLOCK_BARS = 4096
+"""Bars of one timeframe per block (a 1m block is ~2.8 days, 196 KB)."""
+_RECORD = np.dtype([("time", "<i8"), ("open", "<f8"), ("high", "<f8"), ("low", "<f8"), ("close", "<f8"), ("volume", "<f8")])
+_BLOCKS_MARKER = ("candle_blocks", "1")
 
 _COLUMNS = "symbol, timeframe, time, open, high, low, close, volume, source"
 _UPSERT = f"""
@@ -67,6 +95,8 @@ WHERE open IS NOT excluded.open OR high IS NOT excluded.high OR low IS NOT exclu
 """
 _INSERT_IGNORE = f"INSERT OR IGNORE INTO candles ({_COLUMNS}) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)"
 _READ = "SELECT time, open, high, low, close, volume FROM candles WHERE symbol = ? AND timeframe = ? AND time >= ? AND time < ? ORDER BY time"
+_READ_BLOCKS = "SELECT data FROM candle_blocks WHERE symbol = ? AND timeframe = ? AND block >= ? AND block <= ? ORDER BY block"
+_WRITE_BLOCK = "INSERT OR REPLACE INTO candle_blocks VALUES (?, ?, ?, ?)"
 _ALL_TIME = (-(2**62), 2**62)
 
 
@@ -82,7 +112,13 @@ class SqliteCandleStore:
             self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
             self._conn.execute("PRAGMA journal_mode = WAL")
             self._conn.execute("PRAGMA synchronous = NORMAL")
-            self._conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA + "COMMIT;")
+            self._conn.executescript("BEGIN IMMEDIATE;" + _SCHEMA)
+            try:
+                self._add_missing_blocks(self._conn)
+            except BaseException:
+                self._conn.execute("ROLLBACK")
+                raise
+            self._conn.execute("COMMIT")
         except sqlite3.Error as exc:
             raise StoreUnavailableError(f"candle store {self.path}: {exc}") from exc
 
@@ -114,8 +150,34 @@ class SqliteCandleStore:
             changed = conn.total_changes - before
             if changed:
                 self._refresh_coverage(conn, symbol, tf, source)
+                self._rebuild_blocks(conn, symbol, tf, np.unique(candles.time // _span(tf)))
             conn.execute("COMMIT")
         return changed
+
+    def _rebuild_blocks(self, conn: sqlite3.Connection, symbol: str, tf: str, blocks: np.ndarray) -> None:
+        """Re-pack the given blocks of a series from its rows (inside the caller's transaction). Runs of
+        consecutive blocks are read with one range query each."""
+        span = _span(tf)
+        breaks = np.flatnonzero(np.diff(blocks) != 1) + 1
+        for run in np.split(blocks, breaks):
+            first, last = int(run[0]), int(run[-1])
+            table = _fetch(conn.execute(_READ, (symbol, tf, first * span, (last + 1) * span)))
+            which = table["time"] // span
+            cuts = np.flatnonzero(np.diff(which)) + 1
+            for part in np.split(table, cuts) if len(table) else ():
+                conn.execute(_WRITE_BLOCK, (symbol, tf, int(part["time"][0] // span), part.tobytes()))
+
+    def _add_missing_blocks(self, conn: sqlite3.Connection) -> None:
+        """Blocks for every stored series, once, for a file written before blocks existed."""
+        key, version = _BLOCKS_MARKER
+        found = conn.execute("SELECT value FROM candle_meta WHERE key = ?", (key,)).fetchone()
+        if found is not None and found[0] == version:
+            return
+        conn.execute("DELETE FROM candle_blocks")
+        for symbol, tf, first, last in conn.execute("SELECT symbol, timeframe, first_time, last_time FROM candle_coverage").fetchall():
+            span = _span(tf)
+            self._rebuild_blocks(conn, symbol, tf, np.arange(first // span, last // span + 1, dtype=np.int64))
+        conn.execute("INSERT OR REPLACE INTO candle_meta VALUES (?, ?)", (key, version))
 
     def _refresh_coverage(self, conn: sqlite3.Connection, symbol: str, tf: str, source: str) -> None:
         first, last, rows = conn.execute(
@@ -137,12 +199,13 @@ class SqliteCandleStore:
         tf = parse_timeframe(timeframe)
         lo = _ALL_TIME[0] if start_ms is None else int(start_ms)
         hi = _ALL_TIME[1] if end_ms is None else int(end_ms)
+        span = _span(tf)
         with self._locked() as conn:
-            cursor = conn.execute(_READ, (symbol, tf, lo, hi))
-            flat = np.fromiter(itertools.chain.from_iterable(cursor), dtype=np.float64)
-        table = flat.reshape(-1, 6)
-        # epoch ms < 2**53, so the float64 round trip of `time` is exact
-        return CandleArrays(table[:, 0].astype(np.int64), table[:, 1], table[:, 2], table[:, 3], table[:, 4], table[:, 5])
+            blobs = conn.execute(_READ_BLOCKS, (symbol, tf, lo // span, (hi - 1) // span)).fetchall()
+        table = np.frombuffer(b"".join(blob for (blob,) in blobs), dtype=_RECORD)
+        times = table["time"]
+        table = table[np.searchsorted(times, lo, "left") : np.searchsorted(times, hi, "left")]  # the blocks at the ends
+        return CandleArrays(*(table[name] for name in _RECORD.names))  # CandleArrays makes each column contiguous
 
     async def read(self, symbol: str, timeframe: str, start_ms: int | None = None, end_ms: int | None = None) -> CandleArrays:
         return self.read_sync(symbol, timeframe, start_ms, end_ms)

@@ -14,7 +14,8 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from shared.messages.base import Cursor, Event, Id, Reply, Request
+from shared.messages.base import Cursor, Event, Id, Limit, Reply, Request
+from shared.messages.runs import Diagnostic
 
 CONVERSATION_ID_PATTERN = r"conv-[0-9a-f]{16}"
 MESSAGE_MAX_CHARS = 16_000
@@ -27,7 +28,6 @@ ConversationId = Annotated[
 ChatText = Annotated[
     str, msgspec.Meta(min_length=1, max_length=MESSAGE_MAX_CHARS, description=f"1-{MESSAGE_MAX_CHARS} characters")
 ]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
 
 
 class ChatRequest(Request):
@@ -69,8 +69,8 @@ class CodeDiagnostics(Reply):
     """The validator's verdict on `code` (executor `validate`)."""
 
     valid: bool
-    errors: list[dict[str, Any]]
-    warnings: list[dict[str, Any]]
+    errors: list[Diagnostic]
+    warnings: list[Diagnostic]
 
 
 class ChatReply(Reply):

@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal
 import msgspec
 
 from shared.jobs import JobStatus
-from shared.messages.base import Cursor, Event, Id, Reply, Request
+from shared.messages.base import Cursor, DateText, Event, Id, Limit, Reply, Request
 from shared.messages.market import Symbol, Timeframe
 
 BACKTEST_ID_PATTERN = r"bt-[0-9a-f]{16}"
@@ -19,9 +19,7 @@ TRIGGER_ID_PATTERN = r"trig-[0-9a-f]{16}-[0-9]{1,9}"
 
 BacktestId = Annotated[str, msgspec.Meta(pattern=f"^{BACKTEST_ID_PATTERN}$", description="e.g. bt-1f3a5c7e9b2d4f60")]
 TriggerId = Annotated[str, msgspec.Meta(pattern=f"^{TRIGGER_ID_PATTERN}$", description="e.g. trig-1f3a5c7e9b2d4f60-12")]
-Limit = Annotated[int, msgspec.Meta(ge=1, le=500)]
 EquityLimit = Annotated[int, msgspec.Meta(ge=1, le=5000)]
-DateText = Annotated[str, msgspec.Meta(max_length=40, description="ISO date or date-time, UTC unless it says otherwise")]
 
 
 class BacktestSettings(Request):

@@ -49,6 +49,13 @@ EpochMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_SAFE_INT, description="millis
 Id = Annotated[int, msgspec.Meta(ge=1, le=MAX_SAFE_INT)]
 """A numeric id from a store counter. In a URL path an id out of this range is a 404 (it names nothing)."""
 
+LIMIT_MAX = 500
+Limit = Annotated[int, msgspec.Meta(ge=1, le=LIMIT_MAX, description="items on one page, 1-500")]
+"""`limit` of every list: how many items one page holds at most."""
+
+DateText = Annotated[str, msgspec.Meta(max_length=40, description="ISO date or date-time, UTC unless it says otherwise")]
+"""A date or date-time a client gives (`2024-03-01`, `2024-03-01T12:00:00Z`); parsed by the service."""
+
 CURSOR_MAX_CHARS = 512
 
 Cursor = Annotated[str, msgspec.Meta(min_length=1, max_length=CURSOR_MAX_CHARS, pattern=r"^[A-Za-z0-9_-]+$")]
@@ -61,7 +68,7 @@ class Page(Request):
     `offset` is kept for the lists that documented it; a list answers either by cursor or by offset.
     """
 
-    limit: Annotated[int, msgspec.Meta(ge=1, le=500)] = 50
+    limit: Limit = 50
     offset: NonNegative = 0
     cursor: Cursor | None = None
 

@@ -9,8 +9,10 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from shared.messages.base import Cursor, Event, Id, Name, Reply, Request
+from shared.messages.base import Cursor, DateText, Event, Id, Limit, Name, Reply, Request
 from shared.messages.market import Symbol, Timeframe
+from shared.messages.runs import Decision
+from shared.trading.models import Position
 
 # ==== live-resources: accounts, signal pools, bindings ==================================================
 # Requests validate shapes and bounds here (422 naming the JSON path); the rules that need the market
@@ -23,7 +25,6 @@ Leverage = Annotated[float, msgspec.Meta(ge=1, le=100)]
 PoolLogic = Literal["AND", "OR"]
 SignalOperator = Literal["<", "<=", ">", ">=", "crosses_above", "crosses_below"]
 MetricText = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="price, change, rsi(14), macd.histogram…")]
-ListLimit = Annotated[int, msgspec.Meta(ge=1, le=500)]
 SIGNALS_MAX = 20
 POOLS_PER_BINDING_MAX = 20
 
@@ -31,7 +32,7 @@ POOLS_PER_BINDING_MAX = 20
 class ListQuery(Request):
     """Paging of the live resources' lists: newest first, `limit` items, continued with `cursor`."""
 
-    limit: ListLimit = 50
+    limit: Limit = 50
     cursor: Cursor | None = None
 
 
@@ -72,7 +73,7 @@ class FillList(ListQuery, kw_only=True):
     symbol: Symbol | None = None
     binding_id: Id | None = None
     execution_id: Id | None = None
-    since: Annotated[str, msgspec.Meta(max_length=40, description="ISO date or date-time, UTC")] | None = None
+    since: DateText | None = None
 
 
 class AccountPosition(Reply):
@@ -267,9 +268,6 @@ class LiveResourceEvent(Event):
 
 RunStatus = Literal["ok", "error", "rejected"]
 TriggerType = Literal["signal", "schedule", "manual"]
-RunsCursor = Annotated[str, msgspec.Meta(max_length=200)]
-RunsLimit = Annotated[int, msgspec.Meta(ge=1, le=500)]
-SinceText = Annotated[str, msgspec.Meta(max_length=40, description="ISO date or date-time, UTC")]
 
 
 class Trigger(msgspec.Struct, kw_only=True, frozen=True):
@@ -302,9 +300,9 @@ class ExecutionList(Request):
     binding_id: Id | None = None
     account_id: Id | None = None
     status: RunStatus | None = None
-    since: SinceText | None = None
-    limit: RunsLimit = 50
-    cursor: RunsCursor | None = None
+    since: DateText | None = None
+    limit: Limit = 50
+    cursor: Cursor | None = None
 
 
 class ExecutionRef(Request):
@@ -347,6 +345,95 @@ class PreviewError(Reply, omit_defaults=True):
     column: int | None = None
 
 
+class SignalValue(PoolSignal, kw_only=True):
+    """One signal of a pool at the close that fired it (`shared.signals.evaluate`): the signal, and
+    what it compared there."""
+
+    index: int
+    metric_value: float | None
+    compared_to: float | None
+    bar_time: str | None
+    true: bool
+
+
+class ExecutionTrigger(Reply):
+    """What started a run: `signal` (a pool fired; `pool` and its `signals`), `schedule` or `manual`."""
+
+    id: str
+    type: TriggerType
+    time: str
+    pool: int | None = None
+    signals: list[SignalValue] = []
+
+
+class ExecutionSummary(Reply):
+    """One line of the execution log (`GET /api/programs/executions/`)."""
+
+    id: int
+    program_id: int
+    program_version: int
+    binding_id: int
+    account_id: int
+    action: str
+    symbol: str | None
+    quantity: float | None
+    reason: str | None
+    executed_at: str
+    trigger: ExecutionTrigger
+    status: RunStatus
+    duration_ms: float
+
+
+class ExecutionFill(PreviewFill, kw_only=True):
+    """A fill of the run, as the account's ledger has it (`n`: its place in the run)."""
+
+    n: int
+    time_ms: int
+
+
+class IndicatorRead(Reply):
+    """An indicator the program read (`ctx.rsi(14)`), of which market, and what it got."""
+
+    symbol: str
+    timeframe: str
+    indicator: str
+    args: list[float]
+    value: float | bool | dict[str, float | None] | None
+
+
+class ExecutionValues(Reply, omit_defaults=True):
+    """What the program read. Empty when it failed before reading anything (e.g. did not compile)."""
+
+    time: int | None = None
+    """The run's market time, epoch ms."""
+    price: float | None = None
+    prices: dict[str, float] = {}
+    balance: float | None = None
+    equity: float | None = None
+    positions: dict[str, Position] = {}
+    """The paper broker's open positions before the run (`shared.trading.Position`)."""
+    indicators: list[IndicatorRead] = []
+
+
+class Execution(ExecutionSummary, kw_only=True):
+    """One execution in full (`GET /api/programs/executions/{id}`)."""
+
+    executed_at_ms: int
+    seq: int
+    """The account's ledger step this run was."""
+    orders: list[Decision]
+    fills: list[ExecutionFill]
+    rejections: list[PreviewRejection]
+    fees: float
+    values: ExecutionValues
+    logs: list[str]
+    error: PreviewError | None
+    state: dict[str, Any]
+    """The binding's `ctx.state` after the run."""
+    latency_ms: int
+    """From the trigger entering the run queue to the run's ledger entry."""
+
+
 class PreviewResult(Reply, omit_defaults=True):
     action: str
     symbol: str | None
@@ -357,7 +444,7 @@ class PreviewResult(Reply, omit_defaults=True):
     program_id: int
     program_version: int
     account_id: int
-    orders: list[dict[str, Any]]
+    orders: list[Decision]
     fills: list[PreviewFill]
     rejections: list[PreviewRejection]
     logs: list[str]

@@ -19,7 +19,7 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-from shared.messages.base import Event, Reply, Request
+from shared.messages.base import DateText, Event, Reply, Request
 
 MAX_SYMBOL_LENGTH = 32
 SYMBOL_PATTERN = r"^[A-Za-z0-9][A-Za-z0-9._-]{0,31}$(?!\n)"
@@ -46,6 +46,7 @@ def symbol_problem(symbol: object) -> str | None:
     return None
 
 Timeframe = Annotated[str, msgspec.Meta(max_length=8, description="1m 5m 15m 30m 1h 4h 1d")]
+IndicatorCall = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="rsi, rsi(7), macd(12,26,9)…")]
 
 
 class SymbolsQuery(Request):
@@ -59,7 +60,7 @@ class SymbolList(Reply):
 class MarketQuery(Request):
     symbol: Symbol
     timeframe: Timeframe = "1h"
-    indicators: Annotated[list[str], msgspec.Meta(max_length=50)] = []
+    indicators: Annotated[list[IndicatorCall], msgspec.Meta(max_length=50)] = []
 
 
 class MarketSnapshot(Reply):
@@ -75,8 +76,8 @@ class MarketSnapshot(Reply):
 class CandlesQuery(Request):
     symbol: Symbol
     timeframe: Timeframe = "1h"
-    start: str | None = None
-    end: str | None = None
+    start: DateText | None = None
+    end: DateText | None = None
     limit: Annotated[int, msgspec.Meta(ge=1, le=5000)] = 500
 
 

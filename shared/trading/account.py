@@ -13,10 +13,13 @@ clock, no I/O; callers pass prices and times. The accounting model is a margin (
   liquidations at the liquidation price — or at the bar's open when the open gapped through.
 - Rejections (recorded, never raised): quantity ≤ 0 or not finite, price not positive, a symbol the
   run cannot trade, `leverage` above the account's, and an order that would leave the account holding
-  more than (equity − fee) × leverage of notional. An order that only reduces a position is never
+  more than equity × leverage of notional, both taken right after the fill at the reference price
+  (equity less the fee and the slippage paid). An order that only reduces a position is never
   refused for margin. `close` with nothing open is rejected ("no open position").
 - Take-profit / stop-loss come from the order options (`take_profit`, `stop_loss`); an order that
-  opens or adds to a position sets them (when given), a flip starts afresh. `check_exits` looks at one
+  opens or adds to a position sets them (when given), a flip starts afresh. A level on the wrong side
+  of the fill price (a long's stop-loss at or above it, its take-profit at or below it; the mirror for
+  a short) rejects the order: it would exit at once and pay two fees for nothing. `check_exits` looks at one
   candle: a level the open already gapped through fills at the open; otherwise, when the stop-loss
   (or liquidation) and the take-profit are both inside the candle, **the stop-loss wins** (we cannot
   know which came first, so we assume the worse).
@@ -156,14 +159,20 @@ class PaperAccount:
         signed_now = 0.0 if position is None else (position.size if position.side == "long" else -position.size)
         signed_after = signed_now + quantity if action == "buy" else signed_now - quantity
         if abs(signed_after) > abs(signed_now) or signed_after * signed_now < 0:
-            # The order adds exposure: the account must carry the whole result.
+            wrong_side = _bracket_error("long" if signed_after > 0 else "short", fill_price, order)
+            if wrong_side is not None:
+                return reject(wrong_side)
+            # The order adds exposure: the account must carry the whole result, as it stands right
+            # after the fill marked at the reference price: equity less the fee and the slippage paid
+            # (q × |fill − price|), exposure at `price`. (Marking at the slipped price instead let a
+            # leveraged account end above its leverage by the slippage × leverage.)
             fee = quantity * fill_price * self.config.fee_rate
-            prices = {symbol: fill_price}
-            exposure_after = self.exposure(prices) - abs(signed_now) * fill_price + abs(signed_after) * fill_price
-            allowed = (self.equity(prices) - fee) * leverage
+            prices = {symbol: float(price)}
+            exposure_after = self.exposure(prices) - abs(signed_now) * price + abs(signed_after) * price
+            allowed = (self.equity(prices) - fee - quantity * abs(fill_price - price)) * leverage
             if exposure_after > allowed * (1 + 1e-12):
                 return reject(
-                    f"notional {abs(signed_after) * fill_price:.2f} would exceed equity × leverage "
+                    f"notional {abs(signed_after) * price:.2f} would exceed equity × leverage "
                     f"({max(allowed, 0.0):.2f})"
                 )
         return self._fill(symbol, action, quantity, fill_price, time_ms, "signal", order)
@@ -188,8 +197,10 @@ class PaperAccount:
     # ---- the broker's own exits -----------------------------------------------------------------------
 
     def liquidation_price(self, symbol: str) -> float | None:
-        """The price of `symbol` at which equity = maintenance margin (others at their marks), or None
-        when no positive price liquidates it."""
+        """The price of `symbol` at which equity = maintenance margin (others at their marks): a long
+        is liquidated at or below it, a short at or above it. None for a long no positive price
+        liquidates; 0.0 for a short that every price liquidates (the other positions' losses already
+        took the account below its maintenance margin: it goes at the next open)."""
         position = self.positions.get(symbol)
         if position is None:
             return None
@@ -212,6 +223,7 @@ class PaperAccount:
         else:
             # base − size (p − entry) = rate (size p + others)  →  p (1 + rate) size = base + size·entry − rate·others
             price = (base + size * entry - rate * others_notional) / (size * (1 + rate))
+            return max(price, 0.0)  # ≤ 0: below maintenance at any price (was None: never liquidated)
         return price if price > 0 else None
 
     def check_exits(self, symbol: str, open_: float, high: float, low: float, time_ms: int) -> Fill | None:
@@ -433,3 +445,15 @@ class AccountState:
             "entry_price": float(held.entry_price),
             "unrealized_pnl": float(self.account.unrealized_pnl(symbol, price)),
         }
+
+
+def _bracket_error(side: str, fill_price: float, order: Mapping[str, Any]) -> str | None:
+    """Why the order's take-profit / stop-loss cannot bracket a `side` position filled at `fill_price`."""
+    take_profit, stop_loss = order.get("take_profit"), order.get("stop_loss")
+    above, below = ("take_profit", "stop_loss") if side == "long" else ("stop_loss", "take_profit")
+    levels = {"take_profit": take_profit, "stop_loss": stop_loss}
+    if levels[above] is not None and not levels[above] > fill_price:
+        return f"{above} {levels[above]:g} must be above the fill price {fill_price:g} for a {side} position"
+    if levels[below] is not None and not levels[below] < fill_price:
+        return f"{below} {levels[below]:g} must be below the fill price {fill_price:g} for a {side} position"
+    return None

@@ -12,6 +12,7 @@ from services.backtester.metrics import (
     METRIC_NAMES,
     compute_metrics,
     daily_returns,
+    exposure_share,
     geometric_mean,
     max_drawdown_duration_ms,
     periods_per_year,
@@ -80,6 +81,21 @@ def test_exposure_counts_bars_from_the_entry_bar_to_the_exit_bar() -> None:
     t = days(10)
     out = metrics([100.0] * 10, [trade(int(t[2]), int(t[4]), 1.0, 1.0), trade(int(t[4]), int(t[5]), 1.0, 1.0)], t)
     assert out["exposure_pct"] == pytest.approx(40.0)  # bars 2, 3, 4, 5
+
+
+def test_exposure_of_many_overlapping_trades_is_the_share_of_bars_any_of_them_held() -> None:
+    rng = np.random.default_rng(5)
+    t = days(300)
+    trades = []
+    for _ in range(80):  # overlapping, sharing entry and exit bars, some between bar times
+        a, b = sorted(rng.integers(0, 300, 2))
+        trades.append(trade(int(t[a]) + int(rng.integers(0, 2)) * 1000, int(t[b]), 1.0, 1.0))
+    held = np.zeros(300, dtype=bool)
+    for tr in trades:  # by hand: every bar from the first at/after the entry to the last at/before the exit
+        held[(t >= tr.entry_time) & (t <= tr.exit_time)] = True
+    expected = 100.0 * held.mean()
+    assert exposure_share(t, trades) * 100.0 == pytest.approx(expected)
+    assert exposure_share(t, []) == 0.0 and exposure_share(t[:0], trades) == 0.0
 
 
 def test_daily_returns_take_the_last_bar_of_each_day() -> None:

@@ -23,6 +23,7 @@ import pytest
 import pytest_asyncio
 
 from services.gateway.app import init_app
+from services.gateway.security import API_CSP, HEADERS
 from services.gateway.server import GatewayRunner
 from shared.limits import MAX_PAYLOAD_BYTES, MIB
 from shared.settings import Settings
@@ -271,6 +272,9 @@ async def test_aiohttp_parser_errors_are_json_envelopes(gateway: str, request_by
     assert status == 400
     assert headers["content-type"].startswith("application/json")
     assert_envelope(status, json.loads(body), 400, "bad_request")
+    # the app never sees these requests, yet they carry its security headers
+    for name, value in {**HEADERS, "content-security-policy": API_CSP, "cache-control": "no-store"}.items():
+        assert headers[name.lower()] == value, name
 
 
 async def test_non_utf8_owner_header_is_a_json_400(gateway: str) -> None:

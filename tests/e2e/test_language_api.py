@@ -188,6 +188,13 @@ async def test_test_run_account_positions_and_leverage_are_used(api: Api) -> Non
     assert status == 422 and body["error"]["details"]["field"].startswith("account")
 
 
+async def test_test_run_refuses_two_positions_in_one_symbol(api: Api) -> None:
+    position = {"symbol": "BTC", "side": "long", "size": 0.1, "entry_price": 1000}
+    account = {"positions": [position, {**position, "side": "short"}]}
+    status, body = await api.post("/api/programs/test-run", {"code": "fn run(ctx) { ctx.hold() }", "symbol": "BTC", "account": account})
+    assert status == 422 and body["error"]["details"]["field"] == "account.positions[1].symbol"
+
+
 async def test_test_run_logs_are_cut_with_a_marker_and_the_reply_fits(api: Api) -> None:
     code = 'fn run(ctx) { let s = "0123456789"; for i in 0..16 { s = s + s; } for i in 0..10 { ctx.log(s); } }'
     status, body = await api.post("/api/programs/test-run", {"code": code, "symbol": "BTC"})

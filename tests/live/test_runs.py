@@ -12,6 +12,7 @@ import itertools
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 
 from services.executor.live.executions import Executions
@@ -136,7 +137,7 @@ async def world(tmp_path: Path) -> Any:
 
 async def executions_of(world: World, owner: str, **filters: Any) -> list[dict[str, Any]]:
     page = await world.executions.list(ExecutionList(limit=500, **filters), ctx(owner))
-    return page.items
+    return [msgspec.to_builtins(item) for item in page.items]
 
 
 def reconcile(world_account: dict[str, Any], fills: list[dict[str, Any]], capital: float) -> None:
@@ -160,9 +161,9 @@ async def test_a_run_stores_execution_fills_state_and_account_together(world: Wo
     assert summary["status"] == "ok" and summary["action"] == "buy" and summary["binding_id"] == binding_id
     assert summary["trigger"]["type"] == "schedule"
     detail = await world.executions.get(ExecutionRef(id=summary["id"]), ctx(owner))
-    assert detail["fills"][0]["quantity"] == 0.01 and detail["fees"] > 0
-    assert detail["logs"] == ["run 1 on schedule"]
-    assert detail["values"]["indicators"][0]["indicator"] == "rsi"
+    assert detail.fills[0].quantity == 0.01 and detail.fees > 0
+    assert detail.logs == ["run 1 on schedule"]
+    assert detail.values.indicators[0].indicator == "rsi"
     fills = await world.store.collection("live_fills").find(owner, {"account_id": account_id})
     assert len(fills) == 1 and fills[0]["execution_id"] == summary["id"]
     subjects = [s for s, _ in world.events]
@@ -252,7 +253,8 @@ async def test_a_failing_program_is_an_error_execution_and_the_binding_keeps_run
     report = await world.handler.handle(order(owner, binding_id, 300_000))
     assert report.status == "error"
     detail = await world.executions.get(ExecutionRef(id=report.execution_id or 0), ctx(owner))
-    assert detail["error"]["line"] == 4 and detail["error"]["column"] > 0 and "zero" in detail["error"]["message"]
+    assert detail.error is not None and detail.error.line == 4 and (detail.error.column or 0) > 0
+    assert "zero" in detail.error.message
     binding = await world.doc(BINDINGS.name, owner, binding_id)
     assert binding["state"] == {} and binding["enabled"] is True
     assert (await world.doc(ACCOUNTS.name, owner, account_id))["broker"]["cash"] == 10_000.0
@@ -268,7 +270,7 @@ async def test_an_order_the_broker_refuses_is_a_rejected_execution(world: World)
     report = await world.handler.handle(order(owner, binding_id, 420_000))
     assert report.status == "rejected"
     detail = await world.executions.get(ExecutionRef(id=report.execution_id or 0), ctx(owner))
-    assert detail["fills"] == [] and "exceed" in detail["rejections"][0]["reason"]
+    assert detail.fills == [] and "exceed" in detail.rejections[0].reason
     assert [s for s, _ in world.events] == ["evt.executor.execution.completed", "evt.executor.order.rejected"]
 
 
@@ -315,6 +317,6 @@ async def test_executions_filter_and_page_newest_first(world: World) -> None:
     assert len(await executions_of(world, owner, status="error")) == 3
     first = await world.executions.list(ExecutionList(limit=4), ctx(owner))
     rest = await world.executions.list(ExecutionList(limit=4, cursor=first.next_cursor), ctx(owner))
-    assert [e["id"] for e in first.items + rest.items] == [e["id"] for e in everything] and rest.next_cursor is None
+    assert [e.id for e in first.items + rest.items] == [e["id"] for e in everything] and rest.next_cursor is None
     assert await executions_of(world, "someone-else") == []
     assert "orders" not in everything[0] and "logs" not in everything[0]

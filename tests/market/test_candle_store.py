@@ -147,3 +147,72 @@ async def test_a_lost_mongo_server_surfaces_as_store_unavailable() -> None:
         await store.read("BTC", "1h")
     with pytest.raises(StoreUnavailableError):
         await store.write("BTC", "1h", hours(3), source="import")
+
+
+# ---- SQLite: reads come from packed blocks, kept in step with the rows ----------------------------------
+
+
+def rows_read(store: SqliteCandleStore, symbol: str, tf: str, lo: int, hi: int) -> CandleArrays:
+    """The same range straight from the rows (the source of truth)."""
+    rows = store._conn.execute(
+        "SELECT time, open, high, low, close, volume FROM candles WHERE symbol = ? AND timeframe = ? AND time >= ? AND time < ? ORDER BY time",
+        (symbol, tf, lo, hi),
+    ).fetchall()
+    return CandleArrays.from_rows(rows) if rows else CandleArrays.empty()
+
+
+@pytest.fixture
+def small_blocks(monkeypatch: pytest.MonkeyPatch) -> None:
+    import shared.market.store_sqlite as module
+
+    monkeypatch.setattr(module, "BLOCK_BARS", 16)  # many blocks from a few hundred candles
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_sqlite_reads_across_blocks_match_the_rows(tmp_path: Path) -> None:
+    store = SqliteCandleStore(tmp_path / "x.db")
+    candles = hours(300)
+    store.write_sync("BTC", "1h", candles, source="import")
+    assert store._conn.execute("SELECT COUNT(*) FROM candle_blocks").fetchone()[0] > 15
+    assert store.read_sync("BTC", "1h").equals(candles)
+    rng = np.random.default_rng(1)
+    for _ in range(40):
+        lo, hi = sorted(int(x) for x in rng.integers(DAY - 20 * H, DAY + 320 * H, 2))
+        lo -= lo % 1000 * int(rng.integers(0, 2))  # some bounds between open times
+        got = store.read_sync("BTC", "1h", lo, hi)
+        assert got.equals(rows_read(store, "BTC", "1h", lo, hi)), (lo, hi)
+        first, end = np.searchsorted(candles.time, [lo, hi])
+        assert got.equals(candles[first:end])
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_sqlite_blocks_follow_overwrites_gaps_and_sparse_writes(tmp_path: Path) -> None:
+    store = SqliteCandleStore(tmp_path / "x.db")
+    candles = hours(200)
+    store.write_sync("BTC", "1h", candles[:50], source="import")
+    store.write_sync("BTC", "1h", candles[120:], source="import")  # a gap of whole blocks
+    changed = CandleArrays(candles.time, candles.open, candles.high * 1.01, candles.low, candles.close, candles.volume + 1)
+    store.write_sync("BTC", "1h", changed[30:35], source="other", replace=False)  # kept: nothing changes
+    picked = [10, 11, 140, 199]  # one write, blocks far apart
+    sparse = CandleArrays(*(getattr(changed, name)[picked] for name in ("time", "open", "high", "low", "close", "volume")))
+    store.write_sync("BTC", "1h", sparse, source="other")
+    expected = rows_read(store, "BTC", "1h", 0, 2**62)
+    assert len(expected) == 130 and expected.high[10] == changed.high[10] and expected.high[30] == candles.high[30]
+    assert store.read_sync("BTC", "1h").equals(expected)
+    store.write_sync("BTC", "1h", candles[50:120], source="import")  # the gap filled
+    assert store.read_sync("BTC", "1h").equals(rows_read(store, "BTC", "1h", 0, 2**62))
+    assert len(store.read_sync("BTC", "1h")) == 200
+
+
+@pytest.mark.usefixtures("small_blocks")
+def test_sqlite_file_written_before_blocks_gets_them_when_opened(tmp_path: Path) -> None:
+    store = SqliteCandleStore(tmp_path / "x.db")
+    store.write_sync("BTC", "1h", hours(100), source="import")
+    store.write_sync("ETH", "1h", hours(40, symbol="ETH"), source="import")
+    store._conn.execute("DELETE FROM candle_blocks")  # as an older version left the file
+    store._conn.execute("DELETE FROM candle_meta WHERE key = 'candle_blocks'")
+    store.close_sync()
+    reopened = SqliteCandleStore(tmp_path / "x.db")
+    assert reopened.read_sync("BTC", "1h").equals(hours(100))
+    assert reopened.read_sync("ETH", "1h").equals(hours(40, symbol="ETH"))
+    assert reopened.read_sync("BTC", "1h", DAY + 33 * H, DAY + 70 * H).equals(hours(100)[33:70])

@@ -17,6 +17,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -34,7 +35,11 @@ CHROMIUM_ARGS = [
     "--disable-component-update", "--disable-sync",
 ]
 SPEED = 60
-SCREENSHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+SCREENSHOTS = Path(
+    os.environ.get("HYPERORU_SCREENSHOTS") or Path(tempfile.gettempdir()) / "hyperoru-screenshots"
+)
+"""Where the browser test saves its screenshots: a temp folder, so `make test` leaves the checkout clean;
+`HYPERORU_SCREENSHOTS=docs/screenshots make test` refreshes the ones the README shows."""
 
 
 def chromium_missing() -> str | None:
@@ -82,7 +87,7 @@ def make_token(data_dir: Path, owner: str) -> str:
     return json.loads(done.stdout)["token"]
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture(scope="package")
 async def web_platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterator[WebPlatform]:
     data_dir = tmp_path_factory.mktemp("web-data")
     with NatsServer(tmp_path_factory.mktemp("web-js")) as server:
@@ -99,7 +104,7 @@ async def web_platform(tmp_path_factory: pytest.TempPathFactory) -> AsyncIterato
             await running.stop()
 
 
-@pytest_asyncio.fixture(scope="module")
+@pytest_asyncio.fixture(scope="package")
 async def browser() -> AsyncIterator[Any]:
     reason = chromium_missing()
     if reason:

@@ -20,7 +20,7 @@ import pytest
 
 from tests.web.conftest import SCREENSHOTS, WebPlatform
 
-pytestmark = [pytest.mark.browser, pytest.mark.timeout(240)]
+pytestmark = [pytest.mark.browser, pytest.mark.timeout(150)]
 
 BROKEN = "fn run(ctx) {\n    let fast = ctx.sma(10);\n    let slow = ;\n}\n"
 PROGRAM = """fn run(ctx) {
@@ -276,6 +276,25 @@ async def test_write_test_backtest_and_bind_a_program_in_the_browser(web_platfor
     await page.get_by_test_id("pool-create").click()
     await page.get_by_role("cell", name="BTC dips", exact=True).wait_for()
     await assert_labelled(page)
+
+    # keyboard: arrow keys move between tabs; a binding is disabled in place
+    await page.get_by_role("tab", name="Signal pools").focus()
+    await page.keyboard.press("ArrowRight")
+    assert await page.get_by_role("tab", name="Bindings").get_attribute("aria-selected") == "true"
+    toggle = page.locator('[data-testid^="binding-enabled-"]').first
+    await toggle.wait_for()
+    await toggle.uncheck()
+    await page.get_by_text(re.compile(r"Binding #\d+ disabled")).wait_for()
+    bindings = await api(web_platform, "GET", "/api/programs/bindings/")
+    assert [b["enabled"] for b in bindings] == [False]
+
+    # the theme button: auto → dark → light → auto
+    await page.get_by_role("button", name=re.compile("Colour theme")).click()
+    assert await page.evaluate("() => document.documentElement.dataset.theme") == "dark"
+    await page.get_by_role("button", name=re.compile("Colour theme")).click()
+    assert await page.evaluate("() => document.documentElement.dataset.theme") == "light"
+    await page.get_by_role("button", name=re.compile("Colour theme")).click()  # back to following the system
+    assert await page.evaluate("() => document.documentElement.dataset.theme ?? null") is None
 
     # -- narrow screens: the editor and the chat stack --------------------------------------------
     await page.set_viewport_size({"width": 390, "height": 844})

@@ -10,7 +10,17 @@ package would bring pydantic and an httpx stack into a service that needs neithe
   the time the answer has left;
 - streaming: SSE `data:` lines, text deltas passed on as they come, `tool_calls` deltas accumulated
   by `index` (the id and name arrive in the first delta, the arguments in pieces);
-- `max_tokens` per call (the assistant's per-answer token budget decides it).
+- `max_tokens` per call (the assistant's per-answer token budget decides it);
+- a stream must end with `[DONE]` or a `finish_reason`: one that stops short is an error (502), and
+  one that closes before its first chunk is retried like a refused connection;
+- a server that cannot stream tool calls gets them unstreamed: llama-cpp-python's
+  `chatml-function-calling` answers a streamed request with tools by opening the stream and closing
+  it empty ("Automatic streaming tool choice is not supported", in its log only). When a streamed call
+  *with tools* closes empty, the adapter asks again without streaming, passes the text on in one
+  piece, and keeps doing so for calls with tools (calls without tools still stream). (That server
+  drops the connection after such a stream, once aiohttp has pooled it: the unstreamed call then
+  meets a closed connection and is retried like any broken connection.) A server that answers JSON
+  to a streamed request is handled the same way (its text goes out in one piece).
 
 The API key goes in the `Authorization` header and nowhere else: it is never logged, and error
 messages quote the upstream's answer, never our request.
@@ -46,6 +56,13 @@ class _Retry(Exception):
         self.after_s = after_s
 
 
+class _EmptyStream(_Retry):
+    """The server opened the event stream and closed it without sending one chunk."""
+
+    def __init__(self) -> None:
+        super().__init__("the event stream closed before its first chunk", None)
+
+
 class OpenAICompatibleProvider:
     name = "openai-compatible"
 
@@ -68,6 +85,8 @@ class OpenAICompatibleProvider:
         self._max_attempts = max_attempts
         self._base_backoff_s = base_backoff_s
         self._session: aiohttp.ClientSession | None = None
+        self.streams_tool_calls = True
+        """False once the server closed a streamed call with tools empty: such calls then go unstreamed."""
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
@@ -81,14 +100,8 @@ class OpenAICompatibleProvider:
     async def chat(
         self, messages: list[Message], tools: list[dict[str, Any]], *, max_tokens: int, on_token: TokenSink | None = None
     ) -> ProviderTurn:
-        body: dict[str, Any] = {"model": self.model, "messages": messages, "max_tokens": max_tokens}
-        if tools:
-            body["tools"] = tools
-            body["tool_choice"] = "auto"
-        if on_token is not None:
-            body["stream"] = True
-            body["stream_options"] = {"include_usage": True}
-        payload = msgspec.json.encode(body)
+        stream = on_token is not None and (self.streams_tool_calls or not tools)
+        payload = _payload(self.model, messages, tools, max_tokens, stream)
         deadline = time.monotonic() + self._timeout_s
         attempt = 0
         while True:
@@ -96,8 +109,18 @@ class OpenAICompatibleProvider:
             streamed = _Streamed()
             try:
                 async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
-                    return await self._call(payload, on_token, streamed)
+                    turn = await self._call(payload, on_token if stream else None, streamed)
+                if on_token is not None and not streamed.sse and turn.content:
+                    await on_token(turn.content)  # unstreamed answer to a streaming caller: in one piece
+                return turn
             except _Retry as retry:
+                if isinstance(retry, _EmptyStream) and stream and tools:  # a capability it lacks, not a failure
+                    self.streams_tool_calls = False
+                    log.warning("ai_provider_cannot_stream_tool_calls", url=self._url, action="asking again unstreamed")
+                    stream = False
+                    payload = _payload(self.model, messages, tools, max_tokens, stream)
+                    attempt -= 1
+                    continue
                 wait = retry.after_s if retry.after_s is not None else self._backoff(attempt)
                 if attempt >= self._max_attempts or streamed.any or time.monotonic() + wait >= deadline:
                     raise BadGateway(f"the AI provider failed: {retry.reason}", details={"attempts": attempt}) from None
@@ -125,6 +148,7 @@ class OpenAICompatibleProvider:
                         details={"upstream_status": response.status},
                     )
                 if on_token is not None and response.content_type == "text/event-stream":
+                    streamed.sse = True
                     return await _read_stream(response, on_token, streamed)
                 return _read_json(await response.read())
         except aiohttp.ClientConnectionError as exc:  # retried unless text already went out (see `chat`)
@@ -134,9 +158,22 @@ class OpenAICompatibleProvider:
 
 
 class _Streamed:
-    """Whether any text went out to the user during an attempt (then it cannot be retried)."""
+    """What an attempt did: whether any text went out to the user (then it cannot be retried), and
+    whether the answer came as an event stream at all."""
 
     any = False
+    sse = False
+
+
+def _payload(model: str, messages: list[Message], tools: list[dict[str, Any]], max_tokens: int, stream: bool) -> bytes:
+    body: dict[str, Any] = {"model": model, "messages": messages, "max_tokens": max_tokens}
+    if tools:
+        body["tools"] = tools
+        body["tool_choice"] = "auto"
+    if stream:
+        body["stream"] = True
+        body["stream_options"] = {"include_usage": True}
+    return msgspec.json.encode(body)
 
 
 def _retry_after(value: str | None) -> float | None:
@@ -217,13 +254,17 @@ async def _read_stream(response: aiohttp.ClientResponse, on_token: TokenSink, st
     calls: dict[int, dict[str, str]] = {}
     usage: _Usage | None = None
     finish: str | None = None
+    chunks = 0
+    done = False
     async for raw in _sse_data(response):
         if raw == b"[DONE]":
+            done = True
             break
         try:
             chunk = _completion.decode(raw)
         except (msgspec.DecodeError, msgspec.ValidationError) as exc:
             raise BadGateway(f"the AI provider sent a chunk that is not a chat completion chunk: {exc}") from None
+        chunks += 1
         if chunk.usage is not None:
             usage = chunk.usage
         for choice in chunk.choices[:1]:
@@ -244,6 +285,10 @@ async def _read_stream(response: aiohttp.ClientResponse, on_token: TokenSink, st
                     slot["name"] += call.function.name
                 if call.function.arguments:
                     slot["arguments"] += call.function.arguments
+    if not chunks and not done:
+        raise _EmptyStream()
+    if not done and finish is None:
+        raise BadGateway(f"the AI provider's stream ended before the answer was complete (after {chunks} chunks)")
     content = "".join(text)
     tool_calls = [
         ToolCall(id=slot["id"] or f"call_{index}", name=slot["name"], arguments=slot["arguments"])

@@ -31,7 +31,7 @@ from typing import Any
 import msgspec
 import structlog
 
-from services.executor.live.common import Publish, announce, field_error, id_cursor, in_use, time_cursor, unset
+from services.executor.live.common import Publish, announce, field_error, filters, id_cursor, in_use, since_ms, time_cursor, unset
 from services.executor.live.ledger import LEDGER, entry_id
 from services.executor.live.store import ACCOUNTS, BINDING, BINDINGS, FILLS, LiveStore, binding_key
 from shared import subjects
@@ -51,7 +51,7 @@ from shared.messages.live import (
 )
 from shared.paging import ListPage, page
 from shared.store import DuplicateKeyError
-from shared.timefmt import now_iso, parse_time
+from shared.timefmt import now_iso
 from shared.trading import AccountConfig, PaperAccount
 
 log = structlog.get_logger()
@@ -174,18 +174,10 @@ class Accounts:
 
     async def fills(self, req: FillList, ctx: RequestContext) -> ListPage:
         await self.require(ctx.owner, req.id)
-        where: dict[str, Any] = {"account_id": req.id}
-        if req.symbol is not None:
-            where["symbol"] = req.symbol
-        if req.binding_id is not None:
-            where["binding_id"] = req.binding_id
-        if req.execution_id is not None:
-            where["execution_id"] = req.execution_id
-        if req.since is not None:
-            try:
-                where["time_ms"] = {"$gte": parse_time(req.since)}
-            except ValueError:
-                raise field_error("since", f"not an ISO-8601 date or date-time: {req.since!r}") from None
+        where = {"account_id": req.id, **filters(req, ("symbol", "binding_id", "execution_id"))}
+        since = since_ms(req.since)
+        if since is not None:
+            where["time_ms"] = {"$gte": since}
         docs = await self._store.page_by_time(FILLS, ctx.owner, where, req.limit, time_cursor(req.cursor))
         items = [fill_view(doc) for doc in docs]
         keys = {str(doc["id"]): [int(doc["time_ms"]), doc["id"]] for doc in docs}

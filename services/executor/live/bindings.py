@@ -24,7 +24,7 @@ from typing import Any, Protocol
 
 import msgspec
 
-from services.executor.live.common import Publish, announce, field_error, id_cursor, signal_error, unset
+from services.executor.live.common import Publish, announce, field_error, filters, id_cursor, signal_error, unset
 from services.executor.live.store import ACCOUNTS, BINDING, BINDINGS, SIGNAL_POOLS, LiveStore, binding_key
 from shared import subjects
 from shared.context import RequestContext
@@ -159,11 +159,7 @@ class Bindings:
         return binding_view(await self.require(ctx.owner, req.id))
 
     async def list(self, req: BindingList, ctx: RequestContext) -> ListPage:
-        where: dict[str, Any] = {}
-        for name in ("program_id", "account_id", "enabled", "symbol"):
-            value = getattr(req, name)
-            if value is not None:
-                where[name] = value
+        where = filters(req, ("program_id", "account_id", "enabled", "symbol"))
         docs = await self._store.page_by_id(BINDINGS, ctx.owner, where, req.limit, id_cursor(req.cursor))
         return page([binding_view(d) for d in docs], req.limit, key=lambda b: b.id)
 

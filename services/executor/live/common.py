@@ -13,6 +13,7 @@ from shared.messages.base import MAX_SAFE_INT, Event
 from shared.messages.live import LiveResourceEvent
 from shared.paging import decode_cursor
 from shared.signals import SignalError
+from shared.timefmt import parse_time
 
 Publish = Callable[[str, Event], Awaitable[None]]
 NAMED_MAX = 20
@@ -52,6 +53,21 @@ def time_cursor(cursor: str | None) -> tuple[int, int | str] | None:
     ):
         raise field_error("cursor", "not a cursor this API gave out")
     return int(key[0]), key[1]
+
+
+def filters(req: object, names: Sequence[str]) -> dict[str, Any]:
+    """The equality filters of a list request that were given (`None` = not given), by field name."""
+    return {name: value for name in names if (value := getattr(req, name)) is not None}
+
+
+def since_ms(since: str | None) -> int | None:
+    """A list's `since` (ISO date or date-time, UTC) in epoch ms; one that is neither is a 422 naming `since`."""
+    if since is None:
+        return None
+    try:
+        return parse_time(since)
+    except ValueError:
+        raise field_error("since", f"not an ISO-8601 date or date-time: {since!r}") from None
 
 
 def in_use(what: str, by: str, ids: Sequence[int], total: int | None = None, hint: str = "") -> Conflict:

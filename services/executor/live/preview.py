@@ -11,12 +11,15 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
+
 from services.executor.live.ledger import Ledger
 from services.executor.live.runs import Offload, ProgramCode, broker_doc
-from services.executor.live.work import MarketConfig, RunJob, run_job
+from services.executor.live.work import MarketConfig, binding_job, run_job
 from shared.context import RequestContext
 from shared.errors import NotFound, Unavailable
 from shared.messages.live import PreviewError, PreviewFill, PreviewRejection, PreviewRequest, PreviewResult
+from shared.messages.runs import Decision
 from shared.timefmt import to_iso
 
 
@@ -55,17 +58,8 @@ class Preview:
         code, version = await self._programs.code(ctx.owner, int(binding["program_id"]), binding.get("program_version"))
         broker, state = await self._current(ctx.owner, binding)
         at = self._now()
-        job = RunJob(
-            code=code,
-            symbol=str(binding["symbol"]),
-            timeframe=str(binding.get("timeframe") or "1h"),
-            at_ms=at,
-            account=broker,
-            params=dict(binding.get("params") or {}),
-            state=state,
-            trigger={"type": "manual", "pool": None, "signals": [], "time": to_iso(at)},
-            market=self._market_config,
-        )
+        trigger = {"type": "manual", "pool": None, "signals": [], "time": to_iso(at)}
+        job = binding_job(binding, code, at, broker, state, trigger, self._market_config)
         try:
             outcome = await self._offload(run_job, job, timeout=self._timeout)
         except WorkTimeout:
@@ -84,7 +78,7 @@ class Preview:
             program_id=int(binding["program_id"]),
             program_version=version,
             account_id=int(binding["account_id"]),
-            orders=outcome.orders,
+            orders=msgspec.convert(outcome.orders, list[Decision]),
             fills=[
                 PreviewFill(
                     time=to_iso(int(f["time"])), symbol=f["symbol"], side=f["side"], quantity=f["quantity"], price=f["price"],

@@ -19,14 +19,14 @@ from collections.abc import Awaitable, Callable
 
 import msgspec
 import nats.errors
-import nats.js.errors
 import structlog
 from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.js import JetStreamContext
-from nats.js.api import AckPolicy, ConsumerConfig, RetentionPolicy, StorageType, StreamConfig
+from nats.js.api import AckPolicy, ConsumerConfig
 
 from shared import subjects
+from shared.jobs.workqueue import ensure_work_queue
 from shared.messages.live import RunOrder
 
 log = structlog.get_logger()
@@ -43,17 +43,7 @@ def message_id(order: RunOrder) -> str:
 
 
 async def ensure_stream(js: JetStreamContext) -> None:
-    config = StreamConfig(
-        name=subjects.LIVE_RUNS_STREAM,
-        subjects=[subjects.LIVE_RUNS_ALL],
-        retention=RetentionPolicy.WORK_QUEUE,
-        storage=StorageType.FILE,
-        duplicate_window=DUPLICATE_WINDOW_S,
-    )
-    try:
-        await js.add_stream(config)
-    except nats.js.errors.BadRequestError:
-        await js.stream_info(subjects.LIVE_RUNS_STREAM)
+    await ensure_work_queue(js, subjects.LIVE_RUNS_STREAM, subjects.LIVE_RUNS_ALL, duplicate_window_s=DUPLICATE_WINDOW_S)
 
 
 class RunQueue:

@@ -34,7 +34,7 @@ import msgspec
 import structlog
 
 from services.executor.live.ledger import Ledger, entry_id
-from services.executor.live.work import MarketConfig, RunJob, RunOutcome, run_job
+from services.executor.live.work import MarketConfig, RunJob, RunOutcome, binding_job, run_job
 from shared import subjects
 from shared.errors import NotFound
 from shared.messages.base import Event
@@ -121,6 +121,16 @@ class RunHandler:
         key = run_key(binding_id, order.trigger.id)
         binding = await self._ledger.bindings.get(owner, binding_id)
         if binding is None or not binding.get("enabled", False):
+            # This message's run may have committed before the binding was disabled or deleted, on a
+            # replica that died before applying it: finish that step as an enabled binding's redelivery
+            # would. Else the account stays behind its ledger, and its reset answers 409 for ever (a
+            # position without TP/SL or liquidation price is not watched, so nothing else applies it).
+            done = await self._ledger.find_run(owner, key)
+            if done is not None:
+                async with self.account_lock(int(done["account_id"])):
+                    await self._ledger.recover(owner, int(done["account_id"]))
+                await self._publish_events(done)
+                return RunReport("duplicate", done["execution"]["id"], done["execution"]["status"])
             log.info("run_skipped", binding_id=binding_id, trigger=order.trigger.id, why="binding disabled or deleted")
             return RunReport("skipped")
         account_id = int(binding["account_id"])
@@ -180,17 +190,8 @@ class RunHandler:
         if code is None:
             outcome = _platform_error("program not found (deleted?)", binding, before, trigger)
         else:
-            job = RunJob(
-                code=code,
-                symbol=str(binding["symbol"]),
-                timeframe=str(binding.get("timeframe") or "1h"),
-                at_ms=at,
-                account=before,
-                params=dict(binding.get("params") or {}),
-                state=dict(binding.get("state") or {}),
-                trigger={"type": trigger["type"], "pool": trigger["pool"], "signals": trigger["signals"], "time": trigger["time"]},
-                market=self._market_config,
-            )
+            run_trigger = {k: trigger[k] for k in ("type", "pool", "signals", "time")}
+            job = binding_job(binding, code, at, before, dict(binding.get("state") or {}), run_trigger, self._market_config)
             outcome = await self._run_job(job, binding, before, trigger)
         duration_ms = round((time.perf_counter() - started) * 1000, 3)
         execution_id = await self._ledger.next_execution_id()

@@ -28,9 +28,15 @@ from typing import Any
 import msgspec
 
 from shared.lang import CompileResult, RunLimits, compile_program
-from shared.market.view import IndicatorValue, MarketView
+from shared.market.recording import Read, RecordingView, indicator_reads
+from shared.market.view import MarketView
 from shared.trading.account import PaperAccount
 from shared.trading.models import Fill, Rejection
+
+
+MAX_READS = 500
+"""Reads (price, candles, indicator calls) one execution keeps in its `values`: a program that reads in a
+loop leaves a bounded log."""
 
 
 class MarketConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -56,6 +62,25 @@ class RunJob(msgspec.Struct, frozen=True, kw_only=True):
     market: MarketConfig
 
 
+def binding_job(
+    binding: dict[str, Any], code: str, at_ms: int, account: dict[str, Any], state: dict[str, Any],
+    trigger: dict[str, Any], market: MarketConfig,
+) -> RunJob:
+    """The run of a binding (its symbol, timeframe and params) at market time `at_ms`: a live run's and
+    a preview's job differ only in the account, state and trigger they pass."""
+    return RunJob(
+        code=code,
+        symbol=str(binding["symbol"]),
+        timeframe=str(binding.get("timeframe") or "1h"),
+        at_ms=at_ms,
+        account=account,
+        params=dict(binding.get("params") or {}),
+        state=state,
+        trigger=trigger,
+        market=market,
+    )
+
+
 class RunOutcome(msgspec.Struct, kw_only=True):
     status: str
     """`ok` or `error` (the program failed: compile, runtime or limit)."""
@@ -73,53 +98,6 @@ class RunOutcome(msgspec.Struct, kw_only=True):
     """What the program read: price, time, account, and every indicator call with its result."""
     duration_ms: float
     steps: int
-
-
-class RecordingView:
-    """A `MarketView` that remembers what the program read (`ctx.rsi(14)` → value), for the execution log."""
-
-    __slots__ = ("_view", "_reads")
-
-    def __init__(self, view: MarketView, reads: list[dict[str, Any]]) -> None:
-        self._view = view
-        self._reads = reads
-
-    @property
-    def symbol(self) -> str:
-        return self._view.symbol
-
-    @property
-    def timeframe(self) -> str:
-        return self._view.timeframe
-
-    @property
-    def price(self) -> float:
-        return self._view.price
-
-    @property
-    def timestamp(self) -> int:
-        return self._view.timestamp
-
-    def candles(self, n: int) -> list[dict[str, float | str]]:
-        return self._view.candles(n)
-
-    def indicator(self, name: str, args: tuple[float, ...]) -> IndicatorValue:
-        value = self._view.indicator(name, args)
-        if len(self._reads) < 200:
-            self._reads.append({"symbol": self.symbol, "timeframe": self.timeframe, "indicator": name,
-                                "args": list(args), "value": _plain(value)})
-        return value
-
-    def market(self, symbol: str, timeframe: str | None = None) -> MarketView:
-        return RecordingView(self._view.market(symbol, timeframe), self._reads)
-
-
-def _plain(value: Any) -> Any:
-    if isinstance(value, float) and not math.isfinite(value):
-        return None
-    if isinstance(value, dict):
-        return {k: _plain(v) for k, v in value.items()}
-    return value
 
 
 # ---- per-worker resources ------------------------------------------------------------------------------
@@ -196,24 +174,24 @@ def run_job(job: RunJob, limits: RunLimits | None = None) -> RunOutcome:
             prices[symbol] = price
     for symbol, price in prices.items():
         account.mark(symbol, price)
-    reads: list[dict[str, Any]] = []
-    values = {
+    reads: list[Read] = []
+    values: dict[str, Any] = {
         "time": job.at_ms,
         "price": prices[job.symbol],
         "prices": dict(prices),
         "balance": account.cash,
         "equity": account.equity(prices),
         "positions": {s: msgspec.to_builtins(p) for s, p in account.positions.items()},
-        "indicators": reads,
     }
     run = program.run(
-        market=RecordingView(view, reads),
+        market=RecordingView(view, reads, limit=MAX_READS),
         account=account.view(prices),
         params=job.params,
         state=job.state,
         trigger=job.trigger,
         limits=limits,
     )
+    values["indicators"] = indicator_reads(reads, job.symbol, job.timeframe)
     if run.status != "ok":
         assert run.error is not None
         error = _failure(run.error.kind, run.error.message, run.error.line, run.error.column)

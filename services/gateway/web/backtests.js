@@ -19,7 +19,7 @@ const METRICS = [
   ["profit_factor", "Profit factor", (v) => num(v, 2)], ["sharpe", "Sharpe", (v) => num(v, 2)], ["sortino", "Sortino", (v) => num(v, 2)],
   ["calmar", "Calmar", (v) => num(v, 2)], ["fees_paid", "Fees paid", money], ["funding_paid", "Funding paid", money],
   ["exposure_pct", "Exposure", pct], ["avg_trade_pct", "Avg trade", pct], ["best_trade_pct", "Best trade", pct],
-  ["worst_trade_pct", "Worst trade", pct], ["buy_hold_return_pct", "Buy & hold", pct], ["max_drawdown_duration", "Max DD duration (bars)", (v) => num(v, 0)],
+  ["worst_trade_pct", "Worst trade", pct], ["buy_hold_return_pct", "Buy & hold", pct], ["max_drawdown_duration", "Max DD duration (days)", (v) => num(v, 1)],
 ];
 // for the comparison: which way is better
 const HIGHER_BETTER = new Set(["return_pct", "total_pnl", "final_equity", "max_drawdown", "win_rate", "profit_factor", "sharpe", "sortino", "calmar", "avg_trade_pct", "best_trade_pct", "worst_trade_pct"]);
