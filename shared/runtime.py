@@ -373,6 +373,7 @@ class Service:
             await self._micro.add_endpoint(
                 name=endpoint.subject.replace(".", "-"), subject=endpoint.subject, handler=self._wrap(endpoint)
             )
+        await nc.flush()  # the server has every subscription before anyone is told this service is up
 
     async def stop(self) -> None:
         """Stop taking requests, finish the ones in flight, release resources, drain the connection."""

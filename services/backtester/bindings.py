@@ -8,11 +8,12 @@ Two halves, one per side of the worker pipe:
   exactly as over HTTP. It returns the program, the binding's symbol, timeframe and params, and a
   `selection` (`binding_id`, the pools as stored, the schedule) that the job record keeps: the job
   replays the binding as it was when submitted, whatever is edited later.
-- `replay_bars` (in the worker, once the range's bars are loaded): the bars to run on, from
-  `shared.signals.replay.bars_to_run` — the same evaluator as the live clock (`shared.signals`), over
-  the pools' own series (with warm-up, from the same sources and rules as the backtest's view). A
-  trigger at market time t runs on the bar whose close is the latest at or before t, which is the
-  view the program had live; several triggers on one bar are one run.
+- `replay_bars` (in the worker, once the range's bars are loaded): the bars to run on and each run's
+  `ctx.trigger`, from `shared.signals.replay.replay_runs` — the same evaluator as the live clock
+  (`shared.signals`), over the pools' own series (with warm-up, from the same sources and rules as the
+  backtest's view). A trigger at market time t runs on the bar whose close is the latest at or before
+  t, which is the view the program had live; several triggers on one bar are one run, whose
+  `ctx.trigger` is the earliest of them (`{type: "signal", pool, signals, time}` or `{type: "schedule"}`).
 """
 
 from __future__ import annotations
@@ -32,7 +33,8 @@ from shared.market.candles import CandleArrays
 from shared.market.timeframes import ceil_time, timeframe_ms
 from shared.messages.live import Binding, BindingRef, PoolRef, SignalPool
 from shared.runtime import Service
-from shared.signals import SeriesKey, bars_to_run, parse_schedule, pool_from_doc
+from shared.signals import SeriesKey, parse_schedule, pool_from_doc
+from shared.signals.replay import ReplayRuns, replay_runs
 
 SELECTION_KIND = "binding"
 
@@ -96,16 +98,17 @@ def replay_bars(
     selection: Mapping[str, Any],
     *,
     warmup: int,
-) -> list[int]:
-    """Positions (0-based in the range) of the bars the binding runs on. Raises SignalError for a pool
-    or schedule that cannot be replayed over this range (too many evaluation times), and the market's
-    errors for a pool series that cannot be loaded."""
+) -> ReplayRuns:
+    """Positions (0-based in the range) of the bars the binding runs on, with each run's `ctx.trigger`.
+    Raises SignalError for a pool or schedule that cannot be replayed over this range (too many
+    evaluation times), and the market's errors for a pool series that cannot be loaded."""
     opens = np.asarray(bar_open_times, dtype=np.int64)
     if not opens.size:
-        return []
+        return ReplayRuns([], [])
     period = timeframe_ms(timeframe)
     start, end = int(opens[0]), int(opens[-1]) + period
-    pools = [pool_from_doc(doc) for doc in selection.get("pools") or ()]
+    docs = list(selection.get("pools") or ())
+    pools = [pool_from_doc(doc) for doc in docs]
     series: dict[SeriesKey, CandleArrays] = {}
     for pool in pools:
         for symbol, tf in pool.series_keys():
@@ -119,6 +122,8 @@ def replay_bars(
                 series[(symbol, tf)] = sourced.candles
     raw_schedule = selection.get("schedule")
     schedule = parse_schedule(raw_schedule) if raw_schedule else None
-    mask = bars_to_run(opens, period, pools_with_series=[(pool, series) for pool in pools], schedule=schedule)
-    return np.flatnonzero(mask).tolist()
+    return replay_runs(
+        opens, period, pools_with_series=[(int(doc["id"]), pool, series) for doc, pool in zip(docs, pools, strict=True)],
+        schedule=schedule,
+    )
 

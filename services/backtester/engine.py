@@ -8,13 +8,16 @@ Pure (no NATS, no store, no clock); the job service runs it in a worker process.
 2. take-profit, stop-loss and liquidation are checked over bar k's open/high/low (`PaperAccount.check_exits`);
 3. the equity at bar k's close is recorded (labelled with bar k's open time, like the candle);
 4. the program runs at bar k's close — `ctx.time` is the close, `ctx.price` the close, `ctx.trigger.type`
-   is `"backtest"`, `ctx.state` persists from bar to bar, and the view shows bars ≤ k only (no
-   look-ahead by construction: the broker reads bar k+1 after the program has finished with bar k).
+   is `"backtest"` (a binding replay: the run's live trigger, see below), `ctx.state` persists from bar
+   to bar, and the view shows bars ≤ k only (no look-ahead by construction: the broker reads bar k+1
+   after the program has finished with bar k).
 
 After the last bar, open positions are closed at the last close (`end_of_test`, labelled with the last
 bar's time); orders recorded at the last bar have no next open and are not filled (counted in
 `unfilled_orders`). With `spec.run_on` the program runs only on the given bars (binding replay); fills,
-exits and equity still happen on every bar.
+exits and equity still happen on every bar. A binding replay also gives `spec.triggers`: the
+`ctx.trigger` of the run on each of those bars (the pool that fired with its values, or the schedule),
+set on the runner before that bar's run (a plain backtest only tests that it is None).
 
 Triggers (one per bar whose run recorded an order) carry a context: every indicator call with its
 arguments and result, ctx.price, the position, balance and equity, the log and the orders with their
@@ -29,7 +32,7 @@ from __future__ import annotations
 
 import gc
 import math
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -37,6 +40,7 @@ import msgspec
 import numpy as np
 
 from shared.lang import Program, RunLimits
+from shared.lang.values import from_host
 from shared.market.candles import CandleArrays
 from shared.market.recording import RecordingView  # cleanup: one recording view for backtests and live runs
 from shared.market.view import MarketView
@@ -59,6 +63,8 @@ class BacktestSpec:
     """Initial `ctx.state` (empty by default)."""
     run_on: Sequence[int] | np.ndarray | None = None
     """Sorted bar positions (0-based in the range) on which the program runs; None = every bar."""
+    triggers: Mapping[int, dict[str, Any]] | None = None
+    """`ctx.trigger` of the run at a bar position (binding replay); other runs see type "backtest"."""
     limits: RunLimits | None = None
     """Per-bar limits; default `RunLimits.backtest()`."""
     record_triggers: bool = True
@@ -296,7 +302,7 @@ def _run(
     prices = {symbol: closes[0]}
     account_view = account.view(prices)
     known = frozenset((symbol,))
-    trigger = {"type": "backtest"}
+    trigger = {"type": "backtest", "pool": None, "signals": []}  # the keys every ctx.trigger has (LANGUAGE.md)
     limits = spec.limits or RunLimits.backtest()
     cursor = _Cursor(view)
     try:
@@ -305,6 +311,11 @@ def _run(
         raise BacktestProgramError("runtime", str(exc), 0, 0, to_iso(times[0] + period), 0) from None
     ctx = runner.ctx
     recorder = _Recorder(program, cursor, account_view, spec, trigger, limits) if spec.record_triggers else None
+    try:  # replay-trigger: the language values of the replay's triggers, made once
+        bar_triggers = None if spec.triggers is None else {int(k): from_host(t, "trigger") for k, t in spec.triggers.items()}
+    except ValueError as exc:
+        raise BacktestProgramError("runtime", str(exc), 0, 0, to_iso(times[0] + period), 0) from None
+    default_trigger = ctx.trigger
 
     if spec.run_on is None:
         run_flags = None
@@ -365,6 +376,8 @@ def _run(
         if run_flags is None or run_flags[k]:
             cursor.i = off + k
             prices[symbol] = closes[k]
+            if bar_triggers is not None:  # replay-trigger: the run's trigger as it was live
+                ctx.trigger = bar_triggers.get(k, default_trigger)
             before = ctx.state
             error = step()
             if error is not None:
@@ -375,7 +388,7 @@ def _run(
                 first = orders[0]
                 record = None
                 if max_contexts is None or len(triggers) < max_contexts:
-                    record = pending_record = recorder.record(before, orders, ctx.logs)  # type: ignore[union-attr]
+                    record = pending_record = recorder.record(before, orders, ctx.logs, ctx.trigger)  # type: ignore[union-attr]
                 triggers.append(Trigger(str(first["action"]), str(first["symbol"]), closes[k], times[k] + period, record, k))
 
         if k + 1 >= next_report:
@@ -490,11 +503,12 @@ class _Recorder:
         self.view_wrapper = RecordingView(view, self.calls)
         self.runner = program.runner(self.view_wrapper, account_view, spec.params, spec.state, trigger, limits)
 
-    def record(self, state_before: dict[str, Any], orders: list[dict[str, Any]], logs: list[str]) -> list[Any]:
+    def record(self, state_before: dict[str, Any], orders: list[dict[str, Any]], logs: list[str], trigger: Any) -> list[Any]:
         calls = self.calls = []
         self.view_wrapper.calls = calls
         runner = self.runner
         runner.set_state(state_before)
+        runner.ctx.trigger = trigger  # the same ctx.trigger as the run it replays (a language value)
         error = runner.step()
         if error is not None or runner.ctx.orders != orders:  # cannot happen for a deterministic run; say so if it does
             calls.append(("replay_mismatch", (), None, None))

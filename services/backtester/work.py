@@ -155,12 +155,14 @@ def run_job(spec: dict[str, Any]) -> dict[str, Any]:
                             slippage_bps=spec["slippage_bps"], leverage=spec["leverage"])
     selection = spec.get("selection") or {}
     run_on = selection.get("run_on")
+    bar_triggers = None
     if run_on is None and is_binding_selection(selection):  # live-followups: replay a binding's triggers
         try:
-            run_on = replay_bars(_market, _loop, view.arrays.time[view.offset:], spec["timeframe"], selection, warmup=WARMUP_BARS)
+            replay = replay_bars(_market, _loop, view.arrays.time[view.offset:], spec["timeframe"], selection, warmup=WARMUP_BARS)
         except (SignalError, MarketRequestError, UnknownSymbolError, CandleDataError, MarketDataUnavailableError) as exc:
             return {"error": {"kind": "data", "message": f"cannot replay binding {selection.get('binding_id')}: {exc}"}}
-    engine_spec = BacktestSpec(account=account, params=spec["params"] or {}, run_on=run_on)
+        run_on, bar_triggers = replay.positions, replay.by_bar()  # each run sees the ctx.trigger it had live
+    engine_spec = BacktestSpec(account=account, params=spec["params"] or {}, run_on=run_on, triggers=bar_triggers)
 
     def progress(done: int, total: int) -> None:
         report_progress((done, total))

@@ -13,7 +13,6 @@ Errors keep the field's path so the client knows exactly what to fix.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,11 +20,11 @@ import msgspec
 from multidict import MultiMapping
 
 from shared.errors import BadRequest, InvalidRequest, NotFound, validation_error
+from shared.jsonints import may_hold_long_int
 from shared.limits import MAX_JSON_DEPTH
 from shared.messages.base import INT64_MAX, INT64_MIN
 
 _BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
-_LONG_NUMBER = re.compile(rb"\d{19,}")  # |n| >= 2^63 needs 19 digits: without such a run, no int is out of range
 
 
 def printable(text: str, limit: int = 80) -> str:
@@ -128,7 +127,7 @@ def decode_json_body(raw: bytes) -> dict[str, Any]:
         _check_depth(body)
     if not isinstance(body, dict):
         raise InvalidRequest("the body must be a JSON object", details={"field": "$"})
-    if _LONG_NUMBER.search(raw):
+    if may_hold_long_int(raw):  # integer tokens of 19+ digits only: long fractions do not set it off
         _check_integers(body, "")
     return body
 

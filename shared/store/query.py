@@ -29,6 +29,7 @@ from typing import Any, Literal
 
 import msgspec
 
+from shared.jsonints import may_hold_long_int  # one scan for the store and the gateway (re-exported here)
 from shared.store.port import CollectionSpec, OrderBy, Where
 
 Op = Literal["$eq", "$ne", "$lt", "$lte", "$gt", "$gte", "$in"]
@@ -44,15 +45,6 @@ OPERATORS: frozenset[str] = RANGE_OPS | {"$ne", "$in"}
 _SCALARS = (str, int, float, bool, type(None))
 INT64_MIN = -(2**63)
 INT64_MAX = 2**63 - 1
-# The JSON reduced to its number shapes: digits → "0", "." kept, every other byte → " ". An integer token
-# beyond 64 bits (|n| ≥ 2^63 has 19 digits or more) then shows as " " + 19 "0"s: JSON puts an integer
-# after one of `[ , : -` (all → " "), while a float's fraction follows "." (0.0053287231876311125 is not
-# an integer) and an exponent never has 19 digits. Digits inside strings may match too ("id-1234…"):
-# that only sends the value to the exact walk, which finds no int. Two C passes (translate, then a
-# substring search), linear in the JSON's length, where a regex was ~70 MB/s.
-_SHAPES = bytes(48 if 48 <= b <= 57 else 46 if b == 46 else 32 for b in range(256))
-_DIGITS_19 = b"0" * 19  # |n| > 2^63 needs 19 digits
-_LONG_INTEGER = b" " + _DIGITS_19
 _encode = msgspec.json.Encoder().encode
 
 
@@ -64,13 +56,6 @@ def int64_safe(value: Any) -> Any:
         except OverflowError:
             return math.inf if value > 0 else -math.inf
     return value
-
-
-def may_hold_long_int(encoded: bytes) -> bool:
-    """False when this JSON surely holds no integer token of 19+ digits (see `_SHAPES`); True may be a
-    false alarm (digits in a string), never a miss."""
-    shapes = encoded.translate(_SHAPES)
-    return _LONG_INTEGER in shapes or shapes.startswith(_DIGITS_19)
 
 
 def _check_int_range(value: Any, where: str) -> None:

@@ -24,6 +24,7 @@ import aiohttp
 import pytest
 import pytest_asyncio
 
+from services.ai.assistant import _assistant_with_calls  # the follow-up message exactly as the loop builds it
 from services.ai.providers.base import ProviderTurn
 from services.ai.providers.openai_compat import OpenAICompatibleProvider
 from services.ai.tools import TOOL_NAMES, TOOL_SPECS
@@ -89,8 +90,6 @@ async def test_live_server_streams_text_without_tools(provider: OpenAICompatible
 
 
 async def test_live_server_takes_the_tool_results_we_send_back(provider: OpenAICompatibleProvider) -> None:
-    from services.ai.assistant import _assistant_with_calls  # the follow-up message exactly as the loop builds it
-
     first = await provider.chat(ASK_FOR_SYMBOLS, LIST_SYMBOLS_ONLY, max_tokens=64)
     check_turn(first)
     assert [call.name for call in first.tool_calls][:1] == ["list_symbols"], (

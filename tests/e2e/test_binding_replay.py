@@ -145,3 +145,69 @@ async def test_binding_replay_refusals(api: Api) -> None:
     result = await replay(api, binding["id"])
     assert result["timeframe"] == "4h"
     assert len(await run_times(api, result["id"])) == 30
+
+
+# replay-trigger: each replayed run sees the ctx.trigger it would have had live (not {"type": "backtest"})
+LOGS_TRIGGER = """
+fn run(ctx) {
+    let t = ctx.trigger;
+    ctx.log("trigger " + t.type + " pool " + str(t.pool) + " signals " + str(t.signals.len()) + " at " + t.get("time", "none"));
+    if t.signals.len() > 0 {
+        let s = t.signals[0];
+        ctx.log("signal " + s.metric + " " + s.operator + " " + str(s.value) + " held " + str(s.get("true", false)));
+    }
+    if ctx.position() == null {
+        ctx.buy(ctx.symbol, 0.001, t.type);
+    } else {
+        ctx.close(ctx.symbol, t.type);
+    }
+}
+"""
+
+
+async def trigger_logs(api: Api, backtest_id: str) -> list[tuple[int, list[str]]]:
+    """(decision time, the run's log) of every run, from the trigger details."""
+    out = []
+    for item in await all_pages(api, f"/api/programs/backtest/{backtest_id}/triggers", 500):
+        status, detail = await api.get(f"/api/programs/backtest/trigger/{item['id']}")
+        assert status == 200, detail
+        out.append((parse_time(detail["timestamp"]), detail["context"]["logs"]))
+    return sorted(out)
+
+
+async def test_replayed_runs_see_the_live_trigger_in_ctx(api: Api, settings: Settings) -> None:
+    program = await created(api, "/api/programs", {"name": "logs its trigger", "code": LOGS_TRIGGER})
+    account = await created(api, "/api/programs/accounts/", {"name": "replayed"})
+    pool = await created(api, "/api/programs/signal-pools/", POOL)
+    binding = await created(api, "/api/programs/bindings/", {
+        "program_id": program["id"], "account_id": account["id"], "symbol": "BTC", "timeframe": "1h",
+        "signal_pool_ids": [pool["id"]], "enabled": False,
+    })
+    runs = await trigger_logs(api, (await replay(api, binding["id"]))["id"])
+    expected = await expected_pool_closes(settings)
+    assert [t for t, _ in runs] == expected
+    for close, logs in runs:  # a 1h pool on 1h bars: it fired at the very close the program decides on
+        assert logs == [
+            f"trigger signal pool {pool['id']} signals 1 at {to_iso(close)}",
+            "signal price crosses_above sma(20) held true",
+        ], logs
+
+    # a schedule binding: type "schedule", no pool, no signals, the schedule's time
+    status, _ = await api.put(f"/api/programs/bindings/{binding['id']}", {"signal_pool_ids": [], "schedule": {"cron": "30 9 * * *"}})
+    assert status == 200
+    runs = await trigger_logs(api, (await replay(api, binding["id"]))["id"])
+    start = parse_time(START)
+    assert [t for t, _ in runs] == [start + day * 24 * HOUR + 9 * HOUR for day in range(30)]
+    for close, logs in runs:  # the 09:30 schedule runs on the bar closed at 09:00, and says when it was due
+        assert logs == [f"trigger schedule pool null signals 0 at {to_iso(close + HOUR // 2)}"], logs
+
+    # the same program in a plain backtest: every bar, type "backtest" (no pool, no signals)
+    status, accepted = await api.post("/api/programs/backtest", {
+        "program_id": program["id"], "symbol": "BTC", "start_date": START, "end_date": "2024-03-02",
+    })
+    assert status == 202, accepted
+    plain = await wait_until_done(api, accepted["backtest_id"], timeout=120)
+    assert plain["status"] == "completed", plain
+    runs = await trigger_logs(api, plain["id"])
+    assert len(runs) == plain["bars_total"]
+    assert {tuple(logs) for _, logs in runs} == {("trigger backtest pool null signals 0 at none",)}

@@ -247,6 +247,47 @@ async def test_integers_out_of_range_in_a_body_are_422_naming_the_field(gw: Api)
     assert status in (400, 422), reply
 
 
+LONG_DECIMAL = b"0.00532872318763111251234"  # 23 fraction digits: a float, whatever its length
+
+
+@pytest.mark.parametrize(
+    ("number", "field"),
+    [(b"9223372036854775808", "signals[0].value"), (b"-9223372036854775809", "signals[0].value"),
+     (b"100000000000000000000000", "signals[0].value")],
+)  # fmt: skip
+async def test_a_long_decimal_in_a_body_is_a_number_and_a_long_integer_is_422(gw: Api, number: bytes, field: str) -> None:
+    def pool(value: bytes) -> bytes:
+        return (b'{"name": "long numbers", "logic": "OR", "signals": [{"symbol": "BTC", "timeframe": "1h", '
+                b'"metric": "price", "operator": ">", "value": ' + value + b"}]}")
+
+    status, reply = await gw.post("/api/programs/signal-pools/", raw=pool(LONG_DECIMAL))
+    assert status == 201, reply
+    assert reply["signals"][0]["value"] == float(LONG_DECIMAL)  # read as the float it is, not refused
+    status, reply = await gw.post("/api/programs/signal-pools/", raw=pool(number))
+    error = assert_envelope(status, reply, 422)
+    assert error["details"]["field"] == field and "out of range" in error["message"], error
+
+
+def test_the_body_scan_flags_long_integers_only() -> None:
+    """The gateway and the store share one scan (shared/jsonints.py): a long decimal never sets it off."""
+    from services.gateway import requests
+    from services.gateway.requests import decode_json_body
+    from shared.errors import InvalidRequest
+    from shared.jsonints import may_hold_long_int
+    from shared.store import query
+
+    assert requests.may_hold_long_int is query.may_hold_long_int is may_hold_long_int
+    assert not may_hold_long_int(b'{"v": ' + LONG_DECIMAL + b', "w": [-0.12345678901234567890123, 1e19]}')
+    assert decode_json_body(b'{"v": ' + LONG_DECIMAL + b"}") == {"v": float(LONG_DECIMAL)}
+    for raw, field in ((b'{"a": {"b": [1, 9223372036854775808]}}', "a.b[1]"), (b'{"n":\n-9223372036854775809}', "n"),
+                       (b'{"n":\t12345678901234567890}', "n")):  # fmt: skip
+        assert may_hold_long_int(raw)
+        with pytest.raises(InvalidRequest) as caught:
+            decode_json_body(raw)
+        assert caught.value.details["field"] == field
+    assert decode_json_body(b'{"n": 9223372036854775807, "m": -9223372036854775808}')["n"] == 2**63 - 1
+
+
 async def test_wrong_method_is_405_with_allow(gw: Api) -> None:
     status, reply = await gw.call("PATCH", "/api/programs")
     assert_envelope(status, reply, 405, "method_not_allowed")

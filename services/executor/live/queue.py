@@ -96,7 +96,7 @@ class RunQueue:
                     continue
                 try:
                     msgs = await sub.fetch(batch=free, timeout=1.0)
-                except nats.errors.TimeoutError:
+                except (nats.errors.TimeoutError, TimeoutError):  # nats-py raises either when nothing came
                     continue
                 for msg in msgs:
                     await slots.acquire()
