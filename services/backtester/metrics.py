@@ -7,8 +7,8 @@ tests compare them to 1e-6); the dev guide (`services/executor/guide/backtests.m
 Annualisation: the equity curve is sampled at the last bar of every UTC calendar day (every timeframe
 we have is at most one day), giving daily returns r₁…r_N₋₁ over N days. A = 365 periods a year when
 the data trades at weekends (more than 60 % of the weekend share a 7-day week would have: crypto), else
-252 (exchange-traded stocks such as GOOG). With g the geometric mean daily return (counting the first
-day as 0, as backtesting.py does):
+252 (exchange-traded stocks such as GOOG). With g the geometric mean of the N − 1 daily returns (the
+first day has no return; backtesting.py ≥ 0.6.6 defines it the same way, 0.6.5 counted the first day as 0):
     annual return = (1 + g)^A − 1
     annual volatility = sqrt((var(r) + (1 + g)²)^A − (1 + g)^(2A))     (sample variance, ddof 1)
     sharpe = annual return / annual volatility                           (risk-free rate 0)
@@ -64,7 +64,8 @@ def periods_per_year(times: np.ndarray) -> int:
 
 
 def daily_returns(times: np.ndarray, equity: np.ndarray) -> np.ndarray:
-    """Equity at the last bar of each UTC day → returns day over day (first day 0: see module docstring)."""
+    """Equity at the last bar of each UTC day → returns day over day (index 0, the first day, is a
+    placeholder 0: it has no previous day; callers use `[1:]`)."""
     if not len(times):
         return np.zeros(0)
     day = times // DAY_MS
@@ -138,9 +139,9 @@ def compute_metrics(
 
     year = periods_per_year(times)
     day_returns = daily_returns(times, equity)
-    g = geometric_mean(day_returns) if len(day_returns) else 0.0
+    valid = day_returns[1:]  # the first day has no return
+    g = geometric_mean(valid) if len(valid) else 0.0
     annual_return = (1.0 + g) ** year - 1.0
-    valid = day_returns[1:]
     volatility = math.nan
     sortino = math.nan
     if len(valid) >= 2:

@@ -278,11 +278,19 @@ async def readyz(request: web.Request) -> web.Response:
     `services` maps each service to one word (`ok`, `idle` = healthy but serving no endpoints yet,
     `missing`, `error`, or `degraded: store …`); `details` shows per service its version, the subjects
     it serves (from `$SRV.INFO`) and its dependency checks.
+
+    `?scope=gateway` asks only whether this gateway replica can route (its NATS connection is up): the
+    Kubernetes readiness probe, so one missing service does not take every gateway out of its Service.
     """
+    scope = request.query.get("scope", "platform")
+    if scope not in ("platform", "gateway") or len(request.query) > 1:
+        return error_response(422, "invalid_request", "`scope` is `platform` (the default) or `gateway`", {"field": "scope"})
     bus = request.app[BUS_KEY]
     if not bus.is_connected:
         body = {"status": "not_ready", "nats": "disconnected", "services": {name: "unknown" for name in subjects.SERVICES}}
         return web.json_response(body, status=503)
+    if scope == "gateway":  # this replica can route requests; whether services answer is not its readiness
+        return web.json_response({"status": "ready", "nats": "connected", "scope": "gateway"})
     states = await asyncio.gather(*(_service_state(bus.client, name) for name in subjects.SERVICES))
     details = dict(zip(subjects.SERVICES, states, strict=True))
     services = {name: state["status"] for name, state in details.items()}

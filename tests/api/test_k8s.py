@@ -88,7 +88,7 @@ def test_every_service_has_a_deployment_with_config_probes_and_limits() -> None:
         assert not container["image"].endswith(":latest")
         if service == "gateway":
             assert container["livenessProbe"]["httpGet"]["path"] == "/healthz"
-            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz"
+            assert container["readinessProbe"]["httpGet"]["path"] == "/readyz?scope=gateway"
             assert {"name": "GATEWAY_HOST", "value": "0.0.0.0"} in container["env"]
             metrics = int(_kind("ConfigMap")["hyperoru-config"]["data"]["METRICS_PORT"])
             assert {"name": "metrics", "containerPort": metrics} in container["ports"]

@@ -115,7 +115,7 @@ def test_annualised_ratios_follow_the_documented_formulas() -> None:
     equity = [100.0, 101.0, 100.5, 102.0, 101.0, 103.0, 104.0]  # daily, every day → A = 365
     out = metrics(equity)
     r = np.r_[0.0, np.array(equity[1:]) / np.array(equity[:-1]) - 1]
-    g = math.exp(np.log1p(r).mean()) - 1
+    g = math.exp(np.log1p(r[1:]).mean()) - 1  # over the N - 1 real daily returns
     annual = (1 + g) ** 365 - 1
     vol = math.sqrt((np.var(r[1:], ddof=1) + (1 + g) ** 2) ** 365 - (1 + g) ** 730)
     downside = math.sqrt(np.mean(np.minimum(r[1:], 0) ** 2)) * math.sqrt(365)

@@ -96,6 +96,10 @@ async def test_readyz_is_503_when_a_service_is_missing(settings: Settings, http_
                 body = await response.json()
                 assert response.status == 503
                 assert body["services"]["registry"] == "missing"
+            async with http_session.get(f"http://127.0.0.1:{runner.addresses[0][1]}/readyz?scope=gateway") as response:
+                assert response.status == 200 and (await response.json())["scope"] == "gateway"
+            async with http_session.get(f"http://127.0.0.1:{runner.addresses[0][1]}/readyz?scope=all") as response:
+                assert response.status == 422 and (await response.json())["error"]["details"]["field"] == "scope"
         finally:
             await runner.cleanup()
             await nc.close()
