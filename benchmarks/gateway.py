@@ -121,6 +121,9 @@ def main() -> None:
 
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["LOG_FORMAT"] = "json"
+        # The path is measured, not the per-owner limiter: one benchmark owner would meet its 50 req/s
+        # bucket at once and measure 429s. Auth is `hyperoru up`'s default (`none`).
+        os.environ["RATE_LIMIT_PER_S"] = "0"
         platform = Platform(data_dir=Path(tmp) / "data", port=free_port(), say=lambda _: None, log_sink=subprocess.DEVNULL)
         platform.start()
         bare = None
@@ -156,8 +159,8 @@ def main() -> None:
 
     print(f"\nGET /api/programs/{{id}}, {args.connections} connections, {args.seconds} s, load from {args.client}, {os.cpu_count()} cores")
     print_table(("path", "req/s", "p50 ms", "p99 ms", "errors"), rows)
-    rps, p99 = float(full[1].replace(",", "")), float(full[3])
-    verdict = "met" if rps >= TARGET_RPS and p99 <= TARGET_P99_MS else "NOT met"
+    rps, p99, errors = float(full[1].replace(",", "")), float(full[3]), float(full[4])
+    verdict = "met" if rps >= TARGET_RPS and p99 <= TARGET_P99_MS and errors == 0 else "NOT met"
     print(f"target ≥ {TARGET_RPS:,} req/s and p99 ≤ {TARGET_P99_MS:g} ms through the whole path: {verdict}")
 
 
