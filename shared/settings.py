@@ -104,6 +104,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, rename="upper"):
     compile_cache_mb: Annotated[
         int, msgspec.Meta(ge=1, description="Compiled programs one worker keeps, by estimated size (MiB)")
     ] = 64
+    worker_queue_timeout_s: Annotated[
+        float, Positive,
+        msgspec.Meta(description="Longest a validate, test-run or compile check waits for a free worker (then 503 `unavailable`)"),
+    ] = 5.0
 
     ai_base_url: Annotated[
         str | None,

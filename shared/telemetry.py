@@ -33,6 +33,8 @@ class _Pool(Protocol):
     size: int
     kills: int
     crashes: int
+    queued: int  # calls waiting for a free worker now (queue-wait)
+    busy: int  # calls refused with WorkerBusy so far
 
 
 @dataclass(slots=True)
@@ -81,7 +83,8 @@ def endpoint_data(subject: str) -> dict[str, Any]:
 def process_data() -> dict[str, Any]:
     return {
         "id": PROCESS_ID,
-        "pools": [{"name": p.name, "size": p.size, "kills": p.kills, "crashes": p.crashes} for p in list(_pools)],
+        "pools": [{"name": p.name, "size": p.size, "kills": p.kills, "crashes": p.crashes, "queued": p.queued, "busy": p.busy}
+                  for p in list(_pools)],
         "events": [[subject, status, count] for (subject, status), count in _events.items()],
     }
 

@@ -9,7 +9,9 @@ shape is made here when a page or one trigger is read (a page is at most a few h
 
 `trigger_context` is also what `Trigger.context` returns in-process, so the engine's callers and the
 API see one definition of a context; it accepts a record before (Structs) and after (plain dicts) a
-msgpack round trip.
+msgpack round trip. Its shape is stated by `TriggerContext` (shared/messages/backtests.py, hence the
+OpenAPI document); `results.py` converts the dict into it at the reply (tests/backtester/test_reply_types.py
+holds the two to the same JSON).
 
 Rows:
 - trigger: `[type, symbol, price, timestamp ms, context row | None]`; context row:

@@ -2,6 +2,10 @@
 
 Every list is a `ListPage` bounded by count and bytes; its cursor is the position of the last item
 (result lists) or the record's sequence number (history), so pages stay stable while jobs arrive.
+
+The store keeps plain documents (a record's `metrics` is one dict, a trigger's context is made by
+`items.py`); the replies convert them into the typed Structs (`BacktestMetrics`, `TriggerContext`), so
+what is sent is what the OpenAPI document states.
 """
 
 from __future__ import annotations

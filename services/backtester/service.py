@@ -78,7 +78,8 @@ async def build(settings: Settings, *, store: Store | None = None, bindings: Bin
     jobs_pool = WorkerPool("backtests", size=settings.backtest_workers,
                            memory_limit_bytes=settings.backtest_worker_memory_mb * MIB,
                            initializer=work.init, initargs=(settings,))
-    check_pool = WorkerPool("backtest-checks", size=1, memory_limit_bytes=CHECK_WORKER_MEMORY_BYTES)
+    check_pool = WorkerPool("backtest-checks", size=1, memory_limit_bytes=CHECK_WORKER_MEMORY_BYTES,
+                            queue_timeout=settings.worker_queue_timeout_s)  # queue-wait: busy → 503 in submit.py
     service.resources.push_async_callback(jobs_pool.close)
     service.resources.push_async_callback(check_pool.close)
 

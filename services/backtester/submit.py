@@ -24,13 +24,14 @@ from typing import Any, Protocol
 
 from shared import subjects
 from shared.context import RequestContext
-from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, ProgramFailed
+from shared.errors import InvalidRequest, NotFound, PayloadTooLarge, ProgramFailed, Unavailable
 from shared.limits import CODE_MAX_BYTES
 from shared.market import MarketData, MarketRequestError, parse_timeframe, timeframe_ms
 from shared.messages.backtests import BacktestAccepted, BacktestJob, BacktestSettings, BacktestSubmit, ProgramBacktestSubmit
 from shared.messages.programs import Program, ProgramRef, ProgramVersion, ProgramVersionRef
 from shared.runtime import Service
 from shared.timefmt import now_iso, parse_time, to_iso
+from shared.workers import WorkerBusy
 
 DEFAULT_DAYS = 30
 DAY_MS = 86_400_000
@@ -218,7 +219,10 @@ class Submissions:
         if len(code.encode()) > CODE_MAX_BYTES:
             raise PayloadTooLarge(f"`code` is larger than {CODE_MAX_BYTES} bytes", details={"field": "code"})
         timeframe, symbol, start_ms, end_ms = await self._market_range(req)
-        errors = await self._checker.errors(code)
+        try:
+            errors = await self._checker.errors(code)
+        except WorkerBusy as exc:  # the compile check never ran and no job exists: the client retries
+            raise Unavailable(f"the program could not be checked: {exc}", details=exc.details()) from None
         if errors:
             first = errors[0]
             raise ProgramFailed(

@@ -42,7 +42,7 @@ from shared.messages.runs import (
 )
 from shared.timefmt import to_iso
 from shared.trading import AccountConfig, Fill, PaperAccount, Position
-from shared.workers import WorkerCrashed, WorkerPool, WorkTimeout
+from shared.workers import WorkerBusy, WorkerCrashed, WorkerPool, WorkTimeout
 
 MANUAL_TRIGGER: dict[str, Any] = {"type": "manual", "pool": None, "signals": []}
 
@@ -68,6 +68,8 @@ class Validator:
     async def validate(self, req: ValidateRequest, ctx: RequestContext | None = None) -> ValidateResult:
         try:
             return await self._pool.run(work.validate, req.code, timeout=self._timeout_s)
+        except WorkerBusy as exc:  # never ran: a 503 the client retries, not a failed check
+            raise Unavailable(f"the program could not be checked: {exc}", details=exc.details()) from None
         except WorkTimeout:
             message = f"the program took longer than {self._timeout_s:g} s to compile; make it smaller"
         except WorkerCrashed as exc:
@@ -96,6 +98,8 @@ class TestRunner:
         request = msgspec.structs.replace(req, timeframe=timeframe)
         try:
             result = await self._pool.run(work.test_run, request, code, self._limits, timeout=self._timeout_s)
+        except WorkerBusy as exc:  # never ran: a 503 the client retries (WORKER_QUEUE_TIMEOUT_S)
+            raise Unavailable(f"the test run could not start: {exc}", details=exc.details()) from None
         except WorkTimeout:
             result = _stopped(f"the test run took longer than {self._timeout_s:g} s and was stopped (compile and run together)")
         except WorkerCrashed as exc:

@@ -44,6 +44,7 @@ async def build(settings: Settings) -> Service:
         memory_limit_bytes=settings.worker_memory_mb * 1024 * 1024,
         initializer=work.init,
         initargs=(settings,),
+        queue_timeout=settings.worker_queue_timeout_s,  # queue-wait: a burst is a 503, not a 504
     )
     pool.start()
     service.resources.push_async_callback(pool.close)

@@ -15,6 +15,7 @@ it, and `/readyz` says not ready meanwhile.
 from __future__ import annotations
 
 import asyncio
+import math
 import re
 import time
 import uuid
@@ -182,7 +183,11 @@ class Forwarder:
         finally:
             observe_nats(request.app, self.route.subject, time.perf_counter() - sent)  # /metrics (metrics.py)
         if reply.headers and ERROR_CODE_HEADER in reply.headers:
-            return web.Response(status=_error_status(reply.headers[ERROR_CODE_HEADER]), body=reply.data, content_type=_JSON)
+            status = _error_status(reply.headers[ERROR_CODE_HEADER])
+            response = web.Response(status=status, body=reply.data, content_type=_JSON)
+            if status == 503:
+                _retry_after(response, reply.data)
+            return response
         if self.route.status == 204:
             return web.Response(status=204)
         if self.route.paged:
@@ -215,6 +220,19 @@ class _RawPage(msgspec.Struct):
 
 
 _page_decoder = msgspec.json.Decoder(_RawPage)
+_envelope_decoder = msgspec.json.Decoder(ErrorEnvelope)
+
+
+def _retry_after(response: web.Response, data: bytes) -> None:
+    """A service that says when to retry (`details.retry_after_s`, e.g. all workers busy) gets the
+    standard `Retry-After` header too, in whole seconds."""
+    try:
+        details = _envelope_decoder.decode(data).error.details
+    except (msgspec.DecodeError, msgspec.ValidationError):
+        return
+    seconds = details.get("retry_after_s") if isinstance(details, dict) else None
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0:
+        response.headers["Retry-After"] = str(max(1, math.ceil(seconds)))
 
 
 def _page_response(data: bytes, status: int) -> web.Response:

@@ -256,19 +256,23 @@ def _process_families(processes: dict[str, dict[str, Any]]) -> Iterator[Metric]:
     kills = CounterMetricFamily("hyperoru_worker_pool_kills", "Worker processes killed (timeouts, cancellations)", labels=["process", "pool"])
     crashes = CounterMetricFamily("hyperoru_worker_pool_crashes", "Worker processes that died during a call (memory, signals)", labels=["process", "pool"])
     size = GaugeMetricFamily("hyperoru_worker_pool_size", "Worker processes a pool keeps", labels=["process", "pool"])
+    queued = GaugeMetricFamily("hyperoru_worker_pool_queued", "Calls waiting for a free worker now", labels=["process", "pool"])
+    busy = CounterMetricFamily("hyperoru_worker_pool_busy", "Calls refused after WORKER_QUEUE_TIMEOUT_S with no free worker (503)", labels=["process", "pool"])
     events = CounterMetricFamily("hyperoru_events_published", "Events published to JetStream, by subject", labels=["process", "subject"])
     executions = CounterMetricFamily("hyperoru_executions", "Live executions finished, by status", labels=["process", "status"])
     for process_id, process in sorted(processes.items()):
         pools: dict[str, list[float]] = {}
         for pool in process.get("pools") or ():
             if isinstance(pool, dict):
-                totals = pools.setdefault(str(pool.get("name")), [0.0, 0.0, 0.0])
-                for index, key in enumerate(("kills", "crashes", "size")):
+                totals = pools.setdefault(str(pool.get("name")), [0.0] * 5)
+                for index, key in enumerate(("kills", "crashes", "size", "queued", "busy")):
                     totals[index] += _number(pool.get(key))
-        for name, (killed, crashed, workers) in sorted(pools.items()):
+        for name, (killed, crashed, workers, waiting, refused) in sorted(pools.items()):
             kills.add_metric([process_id, name], killed)
             crashes.add_metric([process_id, name], crashed)
             size.add_metric([process_id, name], workers)
+            queued.add_metric([process_id, name], waiting)
+            busy.add_metric([process_id, name], refused)
         by_subject: dict[str, float] = {}
         by_status: dict[str, float] = {}
         for entry in process.get("events") or ():
@@ -282,7 +286,7 @@ def _process_families(processes: dict[str, dict[str, Any]]) -> Iterator[Metric]:
             events.add_metric([process_id, subject], count)
         for status, count in sorted(by_status.items()):
             executions.add_metric([process_id, status], count)
-    yield from (kills, crashes, size, events, executions)
+    yield from (kills, crashes, size, queued, busy, events, executions)
 
 
 # -- serving -------------------------------------------------------------------------------------------

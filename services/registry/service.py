@@ -14,7 +14,7 @@ from shared.messages.live import BindingCount, BindingCountQuery
 from shared.runtime import Service
 from shared.settings import Settings
 from shared.store import Store, open_store
-from shared.workers import WorkerCrashed, WorkerPool, WorkTimeout
+from shared.workers import WorkerBusy, WorkerCrashed, WorkerPool, WorkTimeout
 
 
 def compile_errors(code: str) -> list[Diagnostic]:
@@ -34,6 +34,8 @@ class PooledCompileCheck:
     async def __call__(self, code: str) -> list[Diagnostic]:
         try:
             return await self._pool.run(compile_errors, code, timeout=self._timeout_s)
+        except WorkerBusy as exc:  # never ran, nothing written: the client retries
+            raise Unavailable(f"the program could not be checked: {exc}", details=exc.details()) from None
         except WorkTimeout:
             reason = f"compiling took longer than {self._timeout_s:g} s; make the program smaller"
             details = {"field": "code", "limit": "compile_timeout_s", "max": self._timeout_s, "reason": reason}
@@ -50,7 +52,8 @@ async def build(settings: Settings, *, check_code: CodeChecker | None = None, st
     `check_code` (default: `compile_errors` in worker processes)."""
     service = Service("registry", settings, description="Programs, versions, accounts, signal pools, bindings")
     if check_code is None:
-        pool = WorkerPool("registry", size=settings.worker_processes, memory_limit_bytes=settings.worker_memory_mb * 1024 * 1024)
+        pool = WorkerPool("registry", size=settings.worker_processes, memory_limit_bytes=settings.worker_memory_mb * 1024 * 1024,
+                          queue_timeout=settings.worker_queue_timeout_s)
         pool.start()
         service.resources.push_async_callback(pool.close)
         check_code = PooledCompileCheck(pool, settings.compile_timeout_s)

@@ -99,6 +99,58 @@ class BacktestFailure(Reply, omit_defaults=True):
     bar_time: str | None = None
 
 
+Metric = float | None | msgspec.UnsetType
+"""A statistic: null where it is undefined (e.g. sharpe of a flat curve); absent until the job completes."""
+Count = int | msgspec.UnsetType
+
+
+class BacktestMetrics(Reply):
+    """`Backtest.metrics`: what `services/backtester/metrics.py` computes (defined in the dev guide,
+    `services/executor/guide/backtests.md`), the engine's order counts and the run's notes, by name.
+
+    `{}` until the job completes, then every key (a record stores them as one dict; `Backtest` reads it
+    here). The first 18 are also fields of `Backtest` (`METRIC_FIELDS`)."""
+
+    total_trades: Count = msgspec.UNSET
+    win_rate: Metric = msgspec.UNSET
+    """Share of the closed trades with a positive PnL, 0..1 (null without trades)."""
+    total_pnl: Metric = msgspec.UNSET
+    max_drawdown: Metric = msgspec.UNSET
+    """Percent, negative (or 0)."""
+    return_pct: Metric = msgspec.UNSET
+    final_equity: Metric = msgspec.UNSET
+    fees_paid: Metric = msgspec.UNSET
+    funding_paid: Metric = msgspec.UNSET
+    exposure_pct: Metric = msgspec.UNSET
+    sharpe: Metric = msgspec.UNSET
+    sortino: Metric = msgspec.UNSET
+    calmar: Metric = msgspec.UNSET
+    profit_factor: Metric = msgspec.UNSET
+    avg_trade_pct: Metric = msgspec.UNSET
+    best_trade_pct: Metric = msgspec.UNSET
+    worst_trade_pct: Metric = msgspec.UNSET
+    max_drawdown_duration: Metric = msgspec.UNSET
+    """Days."""
+    buy_hold_return_pct: Metric = msgspec.UNSET
+    max_drawdown_duration_ms: int | None | msgspec.UnsetType = msgspec.UNSET
+    annual_return_pct: Metric = msgspec.UNSET
+    annual_volatility_pct: Metric = msgspec.UNSET
+    periods_per_year: Count = msgspec.UNSET
+    """365 when the data trades at weekends (crypto), else 252: the annualisation of sharpe/sortino/calmar."""
+    equity_peak: Metric = msgspec.UNSET
+    expectancy_pct: Metric = msgspec.UNSET
+    """Arithmetic mean of the trades' returns (null without trades)."""
+    winning_trades: Count = msgspec.UNSET
+    losing_trades: Count = msgspec.UNSET
+    rejected_orders: Count = msgspec.UNSET
+    """Orders the paper broker refused (each is in its trigger's context with the reason)."""
+    unfilled_orders: Count = msgspec.UNSET
+    """Orders recorded at the last bar: no next open to fill them."""
+    funding_modelled: bool | msgspec.UnsetType = msgspec.UNSET
+    notes: list[str] | msgspec.UnsetType = msgspec.UNSET
+    """What the numbers leave out (e.g. funding is not modelled)."""
+
+
 class EquityPoint(Reply):
     time: str
     equity: float
@@ -155,8 +207,8 @@ class Backtest(BacktestSummary, kw_only=True):
     worst_trade_pct: float | None = None
     max_drawdown_duration: int | float | str | None = None
     buy_hold_return_pct: float | None = None
-    metrics: dict[str, Any] = {}
-    """Every metric the engine computed (the fields above and any further ones), by name."""
+    metrics: BacktestMetrics = msgspec.field(default_factory=BacktestMetrics)
+    """Every metric the engine computed (the fields above and further ones), by name; `{}` until completed."""
     equity: list[EquityPoint] = []
     """The equity curve downsampled to at most 2,000 points; `/equity` pages the full curve."""
     trades_count: int = 0
@@ -193,11 +245,84 @@ class TriggerItem(Reply):
     timestamp: str
 
 
+class TriggerPosition(Reply):
+    """The program's position in the backtest's symbol when it ran (`ctx.position(...)`)."""
+
+    side: Literal["long", "short"]
+    size: float
+    entry_price: float
+    unrealized_pnl: float
+
+
+class TriggerRead(Reply, omit_defaults=True):
+    """One value the program read, in the order it read them (`shared/market/recording.py`)."""
+
+    name: str
+    """`price`, `candles` (result `{"count": rows}`), an indicator (`rsi`), or `replay_mismatch` (the
+    replayed bar decided differently from the run: the reads are not to be trusted)."""
+    args: list[int | float]
+    result: int | float | bool | dict[str, int | float | None] | None
+    """As the program got it: a number, an indicator's named outputs, or null (warming up, not finite)."""
+    market: str | None = None
+    """`"SYMBOL TIMEFRAME"` for a read through `ctx.market(...)`; absent for the backtest's own series."""
+
+
+class OrderOutcome(Reply, kw_only=True):
+    """What became of an order at the next bar's open, one of:
+    - a fill: `time, symbol, side, quantity, price` (slippage included), `fee, notional, realized_pnl`,
+      `reason` (signal, …), `order_reason`, `closed_quantity`, and `trade` when it closed (part of) a position;
+    - a rejection by the paper broker: `rejected: true`, `time, action, symbol, quantity, reason, order_reason`;
+    - never filled (recorded at the last bar): `rejected: true` and the `reason`."""
+
+    time: str | msgspec.UnsetType = msgspec.UNSET
+    action: str | msgspec.UnsetType = msgspec.UNSET
+    symbol: str | msgspec.UnsetType = msgspec.UNSET
+    side: Literal["buy", "sell"] | msgspec.UnsetType = msgspec.UNSET
+    quantity: float | msgspec.UnsetType = msgspec.UNSET
+    price: float | msgspec.UnsetType = msgspec.UNSET
+    fee: float | msgspec.UnsetType = msgspec.UNSET
+    notional: float | msgspec.UnsetType = msgspec.UNSET
+    realized_pnl: float | msgspec.UnsetType = msgspec.UNSET
+    reason: str
+    order_reason: str | None | msgspec.UnsetType = msgspec.UNSET
+    closed_quantity: float | msgspec.UnsetType = msgspec.UNSET
+    trade: Trade | None | msgspec.UnsetType = msgspec.UNSET
+    rejected: bool | msgspec.UnsetType = msgspec.UNSET
+
+
+class TriggerOrder(Reply, kw_only=True):
+    """An order the program recorded on that bar (`ctx.buy/sell/close`) and its `fill`."""
+
+    action: str
+    symbol: str
+    quantity: float
+    reason: str | None
+    take_profit: float | msgspec.UnsetType = msgspec.UNSET
+    stop_loss: float | msgspec.UnsetType = msgspec.UNSET
+    leverage: float | msgspec.UnsetType = msgspec.UNSET
+    fill: OrderOutcome
+
+
+class TriggerContext(Reply):
+    """What the program read on the trigger's bar, its log lines, and its orders with their fills."""
+
+    time: str
+    """The bar's close (`ctx.time`)."""
+    price: float
+    position: TriggerPosition | None
+    balance: float
+    equity: float
+    indicators: list[TriggerRead]
+    """Every read: indicator calls with their arguments and results, `ctx.price`, candles."""
+    logs: list[str]
+    orders: list[TriggerOrder]
+
+
 class TriggerDetail(TriggerItem, kw_only=True):
     backtest_id: str
-    context: dict[str, Any]
+    context: TriggerContext | None
     """What the program read on that bar (indicator calls with arguments and results, price,
-    position), its log lines, and its orders with their fills."""
+    position), its log lines, and its orders with their fills (null when the run kept no context)."""
 
 
 class Marker(Reply):

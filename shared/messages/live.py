@@ -22,6 +22,11 @@ AccountMode = Literal["paper", "live"]
 Capital = Annotated[float, msgspec.Meta(gt=0, le=1e12, description="USD")]
 FeeRate = Annotated[float, msgspec.Meta(ge=0, le=0.1, description="fraction of notional per fill, 0.0005 = 0.05 %")]
 Leverage = Annotated[float, msgspec.Meta(ge=1, le=100)]
+SlippageBps = Annotated[float, msgspec.Meta(ge=0, le=1000, description="basis points against the trader on market fills")]
+MaintenanceMarginRate = Annotated[
+    float,
+    msgspec.Meta(gt=0, lt=1, description="equity below this fraction of the open notional liquidates; also < 1 / leverage"),
+]
 PoolLogic = Literal["AND", "OR"]
 SignalOperator = Literal["<", "<=", ">", ">=", "crosses_above", "crosses_below"]
 MetricText = Annotated[str, msgspec.Meta(min_length=1, max_length=64, description="price, change, rsi(14), macd.histogram…")]
@@ -43,7 +48,12 @@ class AccountCreate(Request):
     """`live` is refused (422) until an exchange adapter is configured."""
     initial_capital: Capital = 10_000.0
     fee_rate: FeeRate = 0.0005
+    """Must be below `maintenance_margin_rate` (422 naming `fee_rate`)."""
     leverage: Leverage = 1.0
+    slippage_bps: SlippageBps = 0.0
+    maintenance_margin_rate: MaintenanceMarginRate = 0.005
+    """The broker's default. Must stay below 1 / `leverage` (422 naming it): at or above it a position
+    opened at full leverage would be liquidated at once."""
 
 
 class AccountUpdate(Request):
@@ -56,6 +66,8 @@ class AccountUpdate(Request):
     initial_capital: Capital | msgspec.UnsetType = msgspec.UNSET
     fee_rate: FeeRate | msgspec.UnsetType = msgspec.UNSET
     leverage: Leverage | msgspec.UnsetType = msgspec.UNSET
+    slippage_bps: SlippageBps | msgspec.UnsetType = msgspec.UNSET
+    maintenance_margin_rate: MaintenanceMarginRate | msgspec.UnsetType = msgspec.UNSET
 
 
 class AccountRef(Request):
@@ -74,6 +86,8 @@ class FillList(ListQuery, kw_only=True):
     binding_id: Id | None = None
     execution_id: Id | None = None
     since: DateText | None = None
+    """Fills at or after this MARKET time (`MarketData.now`: sped up with the simulator), the clock of
+    fill times and of the account's `reset_at`, so `since=<reset_at>` is "the fills since the reset"."""
 
 
 class AccountPosition(Reply):
@@ -94,6 +108,8 @@ class Account(Reply):
     initial_capital: float
     fee_rate: float
     leverage: float
+    slippage_bps: float
+    maintenance_margin_rate: float
     balance: float
     equity: float
     positions: list[AccountPosition]
@@ -102,6 +118,7 @@ class Account(Reply):
     created_at: str
     updated_at: str
     reset_at: str | None = None
+    """Market time of the last reset (the clock of fill times, see `FillList.since`)."""
 
 
 class AccountFill(Reply):

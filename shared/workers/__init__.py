@@ -9,9 +9,12 @@
 A call that exceeds `timeout` (counted from when a worker takes it) kills its worker and raises
 `WorkTimeout`; a worker that dies (`RLIMIT_AS`, a signal, `MemoryError`) raises `WorkerCrashed`;
 cancelling the awaiting task kills the worker. A fresh worker replaces every one that was killed.
+Waiting for a free worker is bounded too: after `queue_timeout` (per call, or the pool's default,
+`WORKER_QUEUE_TIMEOUT_S` in the services) the call fails with `WorkerBusy` without having run, so a
+burst beyond capacity is answered as a clear 503 instead of queueing until the gateway's 504.
 Exceptions raised by `fn` are re-raised in the caller. See `pool.py` for why this is not pebble.
 """
 
-from .pool import WorkerCrashed, WorkerPool, WorkTimeout, report_progress
+from .pool import WorkerBusy, WorkerCrashed, WorkerPool, WorkTimeout, report_progress
 
-__all__ = ["WorkTimeout", "WorkerCrashed", "WorkerPool", "report_progress"]
+__all__ = ["WorkTimeout", "WorkerBusy", "WorkerCrashed", "WorkerPool", "report_progress"]

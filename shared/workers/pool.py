@@ -68,6 +68,9 @@ WAIT_SLICE_S = 0.5
 
 MAX_RESPAWN_DELAY_S = 30.0
 
+BUSY_RETRY_AFTER_S = 1
+"""What a `WorkerBusy` answer suggests waiting before a retry (`details.retry_after_s`)."""
+
 _PRELOAD: list[str] = ["shared.workers._forkserver"]
 """Modules the forkserver imports before it forks any worker (see "Warm workers" above)."""
 
@@ -93,6 +96,24 @@ class WorkTimeout(Exception):
 
 class WorkerCrashed(Exception):
     """The worker running the call died (out of memory, a signal), or no worker can be started."""
+
+
+class WorkerBusy(Exception):
+    """Every worker stayed busy for the call's whole `queue_timeout`: the call never ran (no worker
+    was touched), so retrying shortly is safe. Services answer it as 503 `unavailable`."""
+
+    def __init__(self, message: str, *, workers: int, waited_s: float, queued: int) -> None:
+        super().__init__(message)
+        self.workers = workers
+        self.waited_s = waited_s
+        self.queued = queued
+
+    def details(self) -> dict[str, Any]:
+        """The `details` of the 503 a service answers (`Unavailable(str(exc), details=exc.details())`)."""
+        return {
+            "reason": "workers_busy", "workers": self.workers, "queued": self.queued,
+            "waited_s": self.waited_s, "retry_after_s": BUSY_RETRY_AFTER_S,
+        }
 
 
 # ---- inside a worker --------------------------------------------------------------------------------
@@ -168,6 +189,13 @@ def _worker_main(
 # ---- in the service ---------------------------------------------------------------------------------
 
 
+class _PoolDefault:
+    """Marks `run(queue_timeout=)` not given: the pool's own `queue_timeout` applies."""
+
+
+_POOL_DEFAULT = _PoolDefault()
+
+
 class _Worker:
     __slots__ = ("conn", "process", "reading")
 
@@ -216,6 +244,7 @@ class WorkerPool:
         memory_limit_bytes: int,
         initializer: Callable[..., None] | None = None,
         initargs: tuple[Any, ...] = (),
+        queue_timeout: float | None = None,
     ) -> None:
         if size < 1:
             raise ValueError("a worker pool needs at least one worker")
@@ -226,6 +255,12 @@ class WorkerPool:
         """Workers killed by the pool (timeouts and cancellations)."""
         self.crashes = 0
         """Workers that died by themselves during a call (out of memory, a signal)."""
+        self.queue_timeout = queue_timeout
+        """Default of `run(queue_timeout=)`: longest a call waits for a free worker (None: no limit;
+        services pass `WORKER_QUEUE_TIMEOUT_S`)."""
+        self.busy = 0
+        """Calls refused with `WorkerBusy` so far (metrics)."""
+        self._queued = 0
         telemetry.track_pool(self)  # kills and crashes reach /metrics (shared/telemetry.py)
         self._initializer = initializer
         self._initargs = initargs
@@ -349,29 +384,60 @@ class WorkerPool:
 
     # ---- calls --------------------------------------------------------------------------------------
 
-    async def _acquire(self) -> _Worker:
+    @property
+    def queued(self) -> int:
+        """Calls waiting for a free worker right now (metrics)."""
+        return self._queued
+
+    async def _acquire(self, deadline: float | None) -> _Worker:
+        """An idle, live worker; `WorkerBusy` when none frees up before `deadline` (loop time)."""
         if self._idle is None:
             raise RuntimeError(f"worker pool {self.name} is not started")
+        loop = asyncio.get_running_loop()
         while True:
             if self._closed:
                 raise WorkerCrashed(f"the {self.name} worker pool is closed")
+            wait = WAIT_SLICE_S if deadline is None else min(WAIT_SLICE_S, deadline - loop.time())
             try:
-                worker = await asyncio.wait_for(self._idle.get(), WAIT_SLICE_S)
-            except TimeoutError:
+                if wait <= 0:  # out of time: take a worker only if one is free this instant
+                    worker = self._idle.get_nowait()
+                else:
+                    worker = await asyncio.wait_for(self._idle.get(), wait)
+            except (TimeoutError, asyncio.QueueEmpty):
                 if self._broken is not None and self._idle.empty():
                     raise WorkerCrashed(self._broken) from None
+                if deadline is not None and loop.time() >= deadline:
+                    raise self._busy() from None
                 continue
             if _locked(worker.process.is_alive):
                 return worker
             self.crashes += 1  # died while idle (killed from outside): replace it, take another
             await self._discard(worker)
 
-    async def _start_call(self, payload: bytes) -> _Worker:
+    def _busy(self) -> WorkerBusy:
+        self.busy += 1
+        workers = f"all {self.size} {self.name} workers are" if self.size > 1 else f"the one {self.name} worker is"
+        return WorkerBusy(
+            f"{workers} busy; retry shortly",
+            workers=self.size, waited_s=0.0, queued=self._queued - 1,  # the others still waiting
+        )
+
+    async def _start_call(self, payload: bytes, queue_timeout: float | None) -> _Worker:
         """Hand the call to a worker that acknowledges it. A worker that dies before taking the call
-        (killed while idle) never ran it, so the call goes to another worker."""
+        (killed while idle) never ran it, so the call goes to another worker. Waiting for a worker is
+        bounded by `queue_timeout` (all attempts together)."""
         loop = asyncio.get_running_loop()
+        started = loop.time()
+        deadline = None if queue_timeout is None else started + queue_timeout
         for _attempt in range(self.size + 2):
-            worker = await self._acquire()
+            self._queued += 1
+            try:
+                worker = await self._acquire(deadline)
+            except WorkerBusy as exc:
+                exc.waited_s = round(loop.time() - started, 3)
+                raise
+            finally:
+                self._queued -= 1
             try:
                 await loop.run_in_executor(self._threads, worker.conn.send_bytes, payload)
                 kind, value = await self._read(worker)
@@ -395,10 +461,15 @@ class WorkerPool:
         *args: Any,
         timeout: float,
         on_progress: Callable[[Any], None] | None = None,
+        queue_timeout: float | None | _PoolDefault = _POOL_DEFAULT,
     ) -> T:
-        """Run `fn(*args)` in a worker; `timeout` counts from when a worker takes the call."""
+        """Run `fn(*args)` in a worker; `timeout` counts from when a worker takes the call. Waiting for
+        a free worker first is bounded by `queue_timeout` (default: the pool's; None: no limit), after
+        which the call fails with `WorkerBusy` without having run."""
+        if isinstance(queue_timeout, _PoolDefault):
+            queue_timeout = self.queue_timeout
         payload = pickle.dumps((fn, args), protocol=pickle.HIGHEST_PROTOCOL)  # errors here: the caller's
-        worker = await self._start_call(payload)
+        worker = await self._start_call(payload, queue_timeout)
         try:
             async with asyncio.timeout(timeout):
                 while True:

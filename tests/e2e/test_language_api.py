@@ -259,3 +259,54 @@ async def test_saving_a_large_program_does_not_block_the_registry(api: Api, plat
 
     await asyncio.gather(save(), ping())
     assert sorted(order) == ["ping", "saved"]
+
+
+async def test_a_test_run_beyond_worker_capacity_is_a_503_that_says_retry(settings, tmp_path, http_session) -> None:  # type: ignore[no-untyped-def]
+    """queue-wait: with the only executor worker busy, a test run waits `WORKER_QUEUE_TIMEOUT_S` for it
+    and is then answered 503 `unavailable` in the JSON envelope (never a 504 at the gateway's deadline,
+    never a 500); once the worker is free again, test runs work as before."""
+    import msgspec
+
+    from services.executor.service import build as build_executor
+    from shared.natsserver import NatsServer
+    from tests.harness import start_platform
+
+    with NatsServer(tmp_path / "js") as server:
+        own = msgspec.structs.replace(
+            settings, nats_url=server.url, data_dir=str(tmp_path / "data"),
+            worker_processes=1, worker_queue_timeout_s=0.2, run_timeout_s=30.0, request_timeout_s=30.0,
+        )
+        running = await start_platform(own, [build_executor])
+        api = Api(http_session, running.base_url)
+        try:
+            for _ in range(300):  # the worker starts in the background: until then test runs are 503s too
+                status, body = await api.post("/api/programs/test-run", {"code": BUY, "symbol": "BTC"})
+                if status == 200:
+                    break
+                assert status == 503 and body["error"]["code"] == "unavailable", body
+            busy: tuple[int, dict, str | None] | None = None
+            for _attempt in range(3):  # SPIN holds the worker for the language's 2 s wall clock
+                holder = asyncio.create_task(api.post("/api/programs/test-run", {"code": SPIN, "symbol": "BTC"}))
+                while busy is None and not holder.done():
+                    status, body = await api.post("/api/programs/test-run", {"code": BUY, "symbol": "BTC"})
+                    if status != 200:  # 200: the probe got the worker before the holder did
+                        busy = (status, body, api.last_headers.get("Retry-After"))
+                status, body = await holder
+                if status == 503:  # the holder itself found a probe on the worker: try again
+                    busy = None
+                    continue
+                assert status == 200 and body["status"] == "error" and body["error"]["kind"] == "limit", body
+                if busy is not None:
+                    break
+            assert busy is not None, "the probe never found the worker busy"
+            status, body, retry_after = busy
+            assert status == 503 and retry_after == "1", (body, retry_after)
+            assert body["error"]["code"] == "unavailable"
+            assert "the one executor worker is busy; retry shortly" in body["error"]["message"]
+            details = body["error"]["details"]
+            assert details["reason"] == "workers_busy" and details["workers"] == 1 and details["retry_after_s"] == 1
+            assert details["waited_s"] >= 0.2
+            status, body = await api.post("/api/programs/test-run", {"code": BUY, "symbol": "BTC"})
+            assert status == 200 and body["status"] == "ok", body
+        finally:
+            await running.stop()

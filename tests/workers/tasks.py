@@ -81,3 +81,12 @@ def spin_reporting(seconds: float) -> int:
     """Report this worker's pid, then spin (lets a test find the busy worker)."""
     report_progress(os.getpid())
     return spin(seconds)
+
+
+def hold(gate: str, limit_s: float = 120.0) -> int:
+    """Keep this worker busy until the file `gate` exists (a test opens it), then return the pid.
+    Lets a test hold every worker for exactly as long as it needs, without guessing durations."""
+    end = time.monotonic() + limit_s
+    while not os.path.exists(gate) and time.monotonic() < end:
+        time.sleep(0.01)
+    return os.getpid()

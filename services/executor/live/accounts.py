@@ -20,6 +20,17 @@ Decisions:
   bindings (they cannot run without it), its fills ledger and its ledger entries; executions stay.
 - `initial_capital` changed by PUT is what the next reset returns to; on an account that has never
   traded the balance follows at once.
+- The broker settings (`MONEY_FIELDS`: capital, fee rate, leverage, slippage, maintenance margin) go
+  into the broker's `AccountConfig` wherever the account's broker is built (`account_config`, used by
+  runs, preview and the exit watch too). Two rules across fields (422): `fee_rate` <
+  `maintenance_margin_rate`, else one fill's fee alone can take a fully levered account below
+  maintenance (and the balance negative); `maintenance_margin_rate` × `leverage` < 1, else a position
+  opened at full leverage is liquidated at once. They are checked on the settings as they would be
+  after the request, naming a field the request set (an account stored before these rules is left
+  alone until its settings change).
+- `reset_at` is MARKET time (`MarketData.now`), the clock of fill times, so `fills?since=<reset_at>`
+  is "the fills since the reset" also when the simulator's clock is sped up. `created_at` and
+  `updated_at` are record times (wall clock) like every other resource's.
 """
 
 from __future__ import annotations
@@ -51,7 +62,7 @@ from shared.messages.live import (
 )
 from shared.paging import ListPage, page
 from shared.store import DuplicateKeyError
-from shared.timefmt import now_iso
+from shared.timefmt import now_iso, to_iso
 from shared.trading import AccountConfig, PaperAccount
 
 log = structlog.get_logger()
@@ -61,20 +72,45 @@ LIVE_MODE_REFUSED = (
     "(same fills, fees and rejections as backtests)"
 )
 PRICE_TIMEOUT_S = 2.0
+MONEY_FIELDS = ("initial_capital", "fee_rate", "leverage", "slippage_bps", "maintenance_margin_rate")
+"""The account fields that are the broker's `AccountConfig`; changing one is a ledger step."""
+_DEFAULTS = AccountConfig()
+_CREATE_DEFAULTS = AccountCreate(name="defaults")
+"""A create's defaults: the fields that differ are the ones a 422 across fields may name."""
 
 
-def _config(doc: dict[str, Any], base: AccountConfig | None = None) -> AccountConfig:
-    base = base or AccountConfig()
-    return msgspec.structs.replace(
-        base, initial_capital=float(doc["initial_capital"]), fee_rate=float(doc["fee_rate"]), leverage=float(doc["leverage"])
-    )
+def setting(doc: dict[str, Any], name: str) -> float:
+    """One broker setting of an account doc (accounts stored before a setting existed: the broker's default)."""
+    value = doc.get(name)
+    return float(getattr(_DEFAULTS, name) if value is None else value)
+
+
+def account_config(doc: dict[str, Any], base: AccountConfig | None = None) -> AccountConfig:
+    """The broker config of an account doc: every `MONEY_FIELDS` setting, the rest from `base`."""
+    return msgspec.structs.replace(base or _DEFAULTS, **{name: setting(doc, name) for name in MONEY_FIELDS})
+
+
+def check_settings(settings: dict[str, Any], requested: Iterable[str]) -> None:
+    """The rules across fields (module docstring); the 422 names a field the request set."""
+    asked = set(requested)
+    fee, mmr, leverage = setting(settings, "fee_rate"), setting(settings, "maintenance_margin_rate"), setting(settings, "leverage")
+    if not fee < mmr:
+        field = "fee_rate" if "fee_rate" in asked or "maintenance_margin_rate" not in asked else "maintenance_margin_rate"
+        raise field_error(
+            field, f"fee_rate ({fee:g}) must be below maintenance_margin_rate ({mmr:g}): one fill's fee could take the account below maintenance"
+        )
+    if not mmr * leverage < 1:
+        field = "maintenance_margin_rate" if "maintenance_margin_rate" in asked or "leverage" not in asked else "leverage"
+        raise field_error(
+            field, f"maintenance_margin_rate ({mmr:g}) must be below 1 / leverage ({1 / leverage:g}): a fully levered position would be liquidated at once"
+        )
 
 
 def broker_of(doc: dict[str, Any]) -> PaperAccount:
     """The account's paper broker as it stands (a fresh one before the first run / after a reset)."""
     if doc.get("broker"):
         return PaperAccount.from_doc(doc["broker"])
-    return PaperAccount(_config(doc))
+    return PaperAccount(account_config(doc))
 
 
 def _never_traded(broker: PaperAccount) -> bool:
@@ -103,6 +139,8 @@ def account_view(doc: dict[str, Any], prices: dict[str, float]) -> Account:
         initial_capital=float(doc["initial_capital"]),
         fee_rate=float(doc["fee_rate"]),
         leverage=float(doc["leverage"]),
+        slippage_bps=setting(doc, "slippage_bps"),
+        maintenance_margin_rate=setting(doc, "maintenance_margin_rate"),
         balance=float(broker.cash),
         equity=float(broker.equity(prices)),
         positions=positions,
@@ -190,6 +228,8 @@ class Accounts:
         name = req.name.strip()
         if not name:
             raise field_error("name", "must not be blank")
+        settings = msgspec.to_builtins(req)
+        check_settings(settings, [name for name in MONEY_FIELDS if settings[name] != getattr(_CREATE_DEFAULTS, name)])
         ctx.check_deadline()
         account_id = await self._store.next_id(ACCOUNTS)
         now = now_iso()
@@ -202,6 +242,8 @@ class Accounts:
             "initial_capital": float(req.initial_capital),
             "fee_rate": float(req.fee_rate),
             "leverage": float(req.leverage),
+            "slippage_bps": float(req.slippage_bps),
+            "maintenance_margin_rate": float(req.maintenance_margin_rate),
             "broker": None,
             "seq": 0,
             "created_at": now,
@@ -220,19 +262,20 @@ class Accounts:
             changes["name"] = req.name.strip()
             if not changes["name"]:
                 raise field_error("name", "must not be blank")
-        for name in ("initial_capital", "fee_rate", "leverage"):
+        for name in MONEY_FIELDS:
             value = getattr(req, name)
             if not unset(value):
                 changes[name] = float(value)
         doc = await self.require(ctx.owner, req.id)
         ctx.check_deadline()
-        money = {k: v for k, v in changes.items() if k in ("initial_capital", "fee_rate", "leverage") and v != doc[k]}
+        money = {k: v for k, v in changes.items() if k in MONEY_FIELDS and v != doc.get(k)}
         if money:
+            check_settings({**doc, **money}, money)
             new_broker = None
             if doc.get("broker"):
                 broker = broker_of(doc)
                 fresh = _never_traded(broker)
-                broker.config = _config({**doc, **money}, broker.config)
+                broker.config = account_config({**doc, **money}, broker.config)
                 if fresh:
                     broker.cash = broker.config.initial_capital
                 new_broker = broker.to_doc()
@@ -254,8 +297,8 @@ class Accounts:
         if enabled:
             raise in_use(f"account {req.id} has enabled bindings; disable them before resetting it", "bindings", enabled)
         ctx.check_deadline()
-        now = now_iso()
-        doc = await self._ledger_step(ctx.owner, doc, None, "reset", {"reset_at": now, "updated_at": now})
+        changes = {"reset_at": to_iso(self._market.now()), "updated_at": now_iso()}
+        doc = await self._ledger_step(ctx.owner, doc, None, "reset", changes)
         await announce(self._publish, subjects.EVT_ACCOUNT_RESET, ctx, "account", req.id)
         return account_view(doc, {})
 

@@ -33,6 +33,7 @@ from typing import Any, Protocol
 import msgspec
 import structlog
 
+from services.executor.live.accounts import account_config
 from services.executor.live.ledger import Ledger, entry_id
 from services.executor.live.work import MarketConfig, RunJob, RunOutcome, binding_job, run_job
 from shared import subjects
@@ -41,7 +42,6 @@ from shared.messages.base import Event
 from shared.messages.live import ExecutionEvent, OrderEvent, RunOrder
 from shared.timefmt import now_ms, to_iso
 from shared.trading.account import PaperAccount
-from shared.trading.models import AccountConfig
 
 log = structlog.get_logger()
 
@@ -67,12 +67,7 @@ def broker_doc(account: dict[str, Any]) -> dict[str, Any]:
     broker = account.get("broker")
     if broker:
         return dict(broker)
-    config = AccountConfig(
-        initial_capital=float(account.get("initial_capital", 10_000.0)),
-        fee_rate=float(account.get("fee_rate", 0.0005)),
-        leverage=float(account.get("leverage", 1.0)),
-    )
-    return PaperAccount(config).to_doc()
+    return PaperAccount(account_config(account)).to_doc()  # every broker setting of the account
 
 
 def event_id(key: str, kind: str) -> str:
