@@ -71,4 +71,4 @@ def page(
         taken.append(item)
         size += item_size
     more = len(taken) < len(items) if has_more is None else (has_more or len(taken) < min(limit, len(items)))
-    return ListPage(items=list(taken), next_cursor=encode_cursor(key(taken[-1])) if more and taken else None)
+    return ListPage(items=taken, next_cursor=encode_cursor(key(taken[-1])) if more and taken else None)

@@ -13,7 +13,7 @@ Two halves, one per side of the worker pipe:
   (`shared.signals`), over the pools' own series (with warm-up, from the same sources and rules as the
   backtest's view). A trigger at market time t runs on the bar whose close is the latest at or before
   t, which is the view the program had live; several triggers on one bar are one run, whose
-  `ctx.trigger` is the earliest of them (`{type: "signal", pool, signals, time}` or `{type: "schedule"}`).
+  `ctx.trigger` is the earliest of them (`program_trigger`: `{type: "signal" | "schedule", pool, signals, time}`).
 """
 
 from __future__ import annotations

@@ -53,10 +53,6 @@ class ProgramSource(Protocol):
         ...
 
 
-def diagnostics(items: Sequence[Any]) -> list[Diagnostic]:
-    return [Diagnostic(line=d.line, column=d.column, message=d.message) for d in items]
-
-
 # ---- service side -----------------------------------------------------------------------------------
 
 
@@ -120,7 +116,7 @@ def _stopped(message: str) -> TestRunResult:
 
 def compile_failure(compilation: CompileResult) -> TestRunResult:
     first = compilation.errors[0]
-    failure = RunFailure(kind="compile", message=first.message, line=first.line, column=first.column, errors=diagnostics(compilation.errors))
+    failure = RunFailure(kind="compile", message=first.message, line=first.line, column=first.column, errors=work.diagnostics(compilation.errors))
     return TestRunResult(status="error", error=failure, logs=[], duration_ms=0.0, steps=0)
 
 

@@ -15,11 +15,11 @@ it, and `/readyz` says not ready meanwhile.
 from __future__ import annotations
 
 import asyncio
-import math
 import re
 import time
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import msgspec
@@ -32,17 +32,17 @@ from nats.micro.request import ERROR_CODE_HEADER
 from services.gateway.auth import admit, install_auth, spec_options
 from services.gateway.body import BODY_UNREAD, read_body
 from services.gateway.metrics import install_metrics, observe_nats
+from services.gateway.ratelimit import retry_after
 from services.gateway.docs import add_docs
 from services.gateway.requests import RequestBuilder, printable
 from services.gateway.routes import ROUTES, Route
-from services.gateway.security import install_security
+from services.gateway.security import install_security, json_error
 from services.gateway.web import add_web_routes
 from shared import subjects
 from shared.context import now_ms
 from shared.errors import (
     AppError,
     BadRequest,
-    ErrorBody,
     ErrorEnvelope,
     GatewayTimeout,
     PayloadTooLarge,
@@ -63,22 +63,12 @@ OWNER_KEY = web.RequestKey("owner", str)
 
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _JSON = "application/json"
-_envelope_encoder = msgspec.json.Encoder()
 
 # HTTP errors aiohttp raises itself (unknown route, wrong method, body too large) → our codes.
 _HTTP_CODES = {404: "not_found", 405: "method_not_allowed", 413: "payload_too_large"}
 
 
-def error_response(
-    status: int, code: str, message: str, details: object = None, headers: dict[str, str] | None = None
-) -> web.Response:
-    envelope = ErrorEnvelope(error=ErrorBody(code=code, message=message, details=details))
-    try:
-        body = _envelope_encoder.encode(envelope)
-    except (msgspec.EncodeError, UnicodeEncodeError, TypeError):  # text the client sent that is not valid UTF-8
-        envelope = ErrorEnvelope(error=ErrorBody(code=code, message=printable(message, 500)))
-        body = _envelope_encoder.encode(envelope)
-    return web.Response(status=status, body=body, content_type=_JSON, headers=headers)
+error_response = json_error  # one builder of the envelope (security.py), under the name the app's code uses
 
 
 @web.middleware
@@ -157,10 +147,7 @@ class Forwarder:
     async def handle(self, request: web.Request) -> web.Response:
         raw = await read_body(request, self.route.text_body is not None)
         message = self.builder.build(raw, request.match_info, request.query, text_field=self.route.text_body)
-        try:
-            payload = self._encode(message)
-        except (msgspec.EncodeError, UnicodeEncodeError):  # e.g. a JSON "\ud800": a lone surrogate is no text
-            raise BadRequest("the body holds a string that is not valid Unicode (an unpaired surrogate)") from None
+        payload = encode_message(self._encode, message)
         settings = request.app[SETTINGS_KEY]
         nc = request.app[BUS_KEY].client
         headers = {
@@ -168,22 +155,15 @@ class Forwarder:
             subjects.OWNER_HEADER: request[OWNER_KEY],
             subjects.DEADLINE_HEADER: str(now_ms() + int(settings.request_timeout_s * 1000)),
         }
-        _check_fits(payload, headers, nc)
+        check_fits(payload, headers, nc)
         sent = time.perf_counter()
         try:
-            reply = await nc.request(self.route.subject, payload, timeout=settings.request_timeout_s, headers=headers)
-        except nats.errors.NoRespondersError:
-            raise Unavailable(f"no service is answering `{self.route.subject}` right now; retry shortly") from None
-        except nats.errors.TimeoutError:
-            raise GatewayTimeout(f"`{self.route.subject}` did not answer within {settings.request_timeout_s:g} s") from None
-        except nats.errors.MaxPayloadError:
-            raise PayloadTooLarge("the request is larger than the message bus carries", details={"limit": "message_bytes"}) from None
-        except nats.errors.Error:  # closed, reconnecting, draining, outbound buffer full: never fatal
-            raise Unavailable("the message bus is not connected; retry shortly") from None
+            with bus_errors(self.route.subject, settings.request_timeout_s):
+                reply = await nc.request(self.route.subject, payload, timeout=settings.request_timeout_s, headers=headers)
         finally:
             observe_nats(request.app, self.route.subject, time.perf_counter() - sent)  # /metrics (metrics.py)
         if reply.headers and ERROR_CODE_HEADER in reply.headers:
-            status = _error_status(reply.headers[ERROR_CODE_HEADER])
+            status = error_status(reply.headers[ERROR_CODE_HEADER])
             response = web.Response(status=status, body=reply.data, content_type=_JSON)
             if status == 503:
                 _retry_after(response, reply.data)
@@ -195,7 +175,31 @@ class Forwarder:
         return web.Response(status=self.route.status, body=reply.data, content_type=_JSON)
 
 
-def _check_fits(payload: bytes, headers: dict[str, str], nc: Client) -> None:
+def encode_message(encode: Callable[[Any], bytes], message: Any) -> bytes:
+    """The message as JSON, or the 400 for a body no JSON encoder can write."""
+    try:
+        return encode(message)
+    except (msgspec.EncodeError, UnicodeEncodeError):  # e.g. a JSON "\ud800": a lone surrogate is no text
+        raise BadRequest("the body holds a string that is not valid Unicode (an unpaired surrogate)") from None
+
+
+@contextmanager
+def bus_errors(subject: str, answer_s: float) -> Iterator[None]:
+    """A failed publish or request to `subject` as this request's own 4xx/503/504, never fatal to the
+    connection; `answer_s` is the wait the 504 names."""
+    try:
+        yield
+    except nats.errors.NoRespondersError:
+        raise Unavailable(f"no service is answering `{subject}` right now; retry shortly") from None
+    except nats.errors.TimeoutError:
+        raise GatewayTimeout(f"`{subject}` did not answer within {answer_s:g} s") from None
+    except nats.errors.MaxPayloadError:
+        raise PayloadTooLarge("the request is larger than the message bus carries", details={"limit": "message_bytes"}) from None
+    except nats.errors.Error:  # closed, reconnecting, draining, outbound buffer full: never fatal
+        raise Unavailable("the message bus is not connected; retry shortly") from None
+
+
+def check_fits(payload: bytes, headers: dict[str, str], nc: Client) -> None:
     """413 before publishing anything that would not fit: the server would drop the whole connection."""
     header_bytes = len("NATS/1.0\r\n\r\n") + sum(len(k) + len(v) + 4 for k, v in headers.items())
     limit = min(MAX_MESSAGE_BYTES, nc.max_payload - header_bytes)
@@ -206,7 +210,7 @@ def _check_fits(payload: bytes, headers: dict[str, str], nc: Client) -> None:
         )
 
 
-def _error_status(text: str) -> int:
+def error_status(text: str) -> int:
     try:
         status = int(text)
     except ValueError:
@@ -232,7 +236,7 @@ def _retry_after(response: web.Response, data: bytes) -> None:
         return
     seconds = details.get("retry_after_s") if isinstance(details, dict) else None
     if isinstance(seconds, (int, float)) and not isinstance(seconds, bool) and seconds >= 0:
-        response.headers["Retry-After"] = str(max(1, math.ceil(seconds)))
+        response.headers["Retry-After"] = retry_after(seconds)
 
 
 def _page_response(data: bytes, status: int) -> web.Response:
@@ -318,11 +322,10 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 def add_routes(app: web.Application) -> None:
-    from services.gateway import app as keys  # streams.py reads the request keys; imported here, not at the top
-    from services.gateway.streams import StreamingForwarder
+    from services.gateway.streams import StreamingForwarder  # here, not at the top: streams.py imports this module
 
     for route in ROUTES:
-        handler = StreamingForwarder(route, keys).handle if route.streams else Forwarder(route).handle
+        handler = StreamingForwarder(route).handle if route.streams else Forwarder(route).handle
         base = route.path.rstrip("/")
         app.router.add_route(route.method, base, handler)
         app.router.add_route(route.method, base + "/", handler)

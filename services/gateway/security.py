@@ -26,6 +26,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 import msgspec
 from aiohttp import web
 
+from services.gateway.requests import printable
 from shared.errors import ErrorBody, ErrorEnvelope
 from shared.netcheck import parse_origins
 from shared.settings import Settings
@@ -54,8 +55,11 @@ _encode = msgspec.json.Encoder().encode
 def json_error(
     status: int, code: str, message: str, details: object = None, headers: dict[str, str] | None = None
 ) -> web.Response:
-    """The gateway's error envelope (the same shape `app.error_response` makes)."""
-    body = _encode(ErrorEnvelope(error=ErrorBody(code=code, message=message, details=details)))
+    """The gateway's error envelope (`app.error_response` is this function)."""
+    try:
+        body = _encode(ErrorEnvelope(error=ErrorBody(code=code, message=message, details=details)))
+    except (msgspec.EncodeError, UnicodeEncodeError, TypeError):  # text the client sent that is not valid UTF-8
+        body = _encode(ErrorEnvelope(error=ErrorBody(code=code, message=printable(message, 500))))
     return web.Response(status=status, body=body, content_type="application/json", headers=headers)
 
 

@@ -35,12 +35,15 @@ from nats.aio.client import Client
 from nats.aio.msg import Msg
 from nats.micro.request import ERROR_CODE_HEADER
 
+from services.gateway.app import (
+    BUS_KEY, OWNER_KEY, REQUEST_ID_KEY, SETTINGS_KEY, bus_errors, check_fits, encode_message, error_status,
+)
 from services.gateway.body import read_body
 from services.gateway.requests import RequestBuilder
 from services.gateway.routes import Route
 from shared import subjects
 from shared.context import now_ms
-from shared.errors import BadRequest, GatewayTimeout, PayloadTooLarge, Unavailable
+from shared.errors import AppError, GatewayTimeout, Unavailable
 
 log = structlog.get_logger()
 
@@ -64,22 +67,21 @@ _chunk = msgspec.json.Decoder(_Chunk)
 class StreamingForwarder:
     """The handler of a `Route(..., streams=True)`."""
 
-    def __init__(self, route: Route, keys: Any) -> None:
+    def __init__(self, route: Route) -> None:
         self.route = route
         self.builder = RequestBuilder(route.request, method=route.method, query=route.query)
-        self._keys = keys  # services.gateway.app's request/app keys (passed in: app imports this module)
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
         raw = await read_body(request, False)
         message = self.builder.build(raw, request.match_info, request.query)
         body: dict[str, Any] = msgspec.to_builtins(message)
         stream = bool(body.get("stream")) or EVENT_STREAM in request.headers.get("Accept", "")
-        settings = request.app[self._keys.SETTINGS_KEY]
-        nc: Client = request.app[self._keys.BUS_KEY].client
+        settings = request.app[SETTINGS_KEY]
+        nc: Client = request.app[BUS_KEY].client
         wait_s = settings.ai_answer_timeout_s
         headers = {
-            subjects.REQUEST_ID_HEADER: request[self._keys.REQUEST_ID_KEY],
-            subjects.OWNER_HEADER: request[self._keys.OWNER_KEY],
+            subjects.REQUEST_ID_HEADER: request[REQUEST_ID_KEY],
+            subjects.OWNER_HEADER: request[OWNER_KEY],
             subjects.DEADLINE_HEADER: str(now_ms() + int(wait_s * 1000)),
         }
         if not stream:
@@ -99,35 +101,20 @@ class StreamingForwarder:
                 await sub.unsubscribe()
 
     async def _request(self, nc: Client, body: dict[str, Any], headers: dict[str, str], wait_s: float) -> Msg:
-        try:
-            payload = _encode(body)
-        except (msgspec.EncodeError, UnicodeEncodeError):
-            raise BadRequest("the body holds a string that is not valid Unicode (an unpaired surrogate)") from None
-        try:
+        payload = encode_message(_encode, body)
+        check_fits(payload, headers, nc)
+        with bus_errors(self.route.subject, wait_s):
             return await nc.request(self.route.subject, payload, timeout=wait_s + REPLY_GRACE_S, headers=headers)
-        except nats.errors.NoRespondersError:
-            raise Unavailable(f"no service is answering `{self.route.subject}` right now; retry shortly") from None
-        except nats.errors.TimeoutError:
-            raise GatewayTimeout(f"`{self.route.subject}` did not answer within {wait_s:g} s") from None
-        except nats.errors.MaxPayloadError:
-            raise PayloadTooLarge("the request is larger than the message bus carries", details={"limit": "message_bytes"}) from None
-        except nats.errors.Error:
-            raise Unavailable("the message bus is not connected; retry shortly") from None
 
     async def _stream(
         self, request: web.Request, nc: Client, sub: Any, body: dict[str, Any], headers: dict[str, str], wait_s: float
     ) -> web.StreamResponse:
         """Publish the request with the inbox as its reply subject: chunks and the reply then arrive on
         one subscription, in the order the service sent them, and the reply ends the stream."""
-        try:
-            payload = _encode(body)
+        payload = encode_message(_encode, body)
+        check_fits(payload, headers, nc)
+        with bus_errors(self.route.subject, wait_s):  # a publish raises only the size and connection errors
             await nc.publish(self.route.subject, payload, reply=body["stream_inbox"], headers=headers)
-        except (msgspec.EncodeError, UnicodeEncodeError):
-            raise BadRequest("the body holds a string that is not valid Unicode (an unpaired surrogate)") from None
-        except nats.errors.MaxPayloadError:
-            raise PayloadTooLarge("the request is larger than the message bus carries", details={"limit": "message_bytes"}) from None
-        except nats.errors.Error:
-            raise Unavailable("the message bus is not connected; retry shortly") from None
         response = web.StreamResponse(
             status=200, headers={"Content-Type": EVENT_STREAM, "Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
         )
@@ -138,7 +125,7 @@ class StreamingForwarder:
                 left = give_up - asyncio.get_running_loop().time()
                 if left <= 0:
                     error = GatewayTimeout(f"`{self.route.subject}` did not answer within {wait_s:g} s")
-                    await response.write(_sse("error", _encode({**msgspec.to_builtins(error.envelope()), "status": error.status})))
+                    await response.write(_error_event(error))
                     break
                 try:
                     msg = await sub.next_msg(timeout=min(KEEPALIVE_S, left))
@@ -147,7 +134,7 @@ class StreamingForwarder:
                     continue
                 except nats.errors.Error:  # the connection closed under us
                     error = Unavailable("the message bus connection was lost; retry")
-                    await response.write(_sse("error", _encode({**msgspec.to_builtins(error.envelope()), "status": error.status})))
+                    await response.write(_error_event(error))
                     break
                 if msg.headers and msg.headers.get(CHUNK_HEADER):
                     await _write_chunk(response, msg)
@@ -166,10 +153,10 @@ def _final(subject: str, msg: Msg) -> bytes:
     headers = msg.headers or {}
     if headers.get("Status") == "503" and not msg.data:  # the server's "no responders" answer
         error = Unavailable(f"no service is answering `{subject}` right now; retry shortly")
-        return _sse("error", _encode({**msgspec.to_builtins(error.envelope()), "status": error.status}))
+        return _error_event(error)
     if ERROR_CODE_HEADER in headers:
         data = msgspec.json.decode(msg.data)
-        data["status"] = _status(headers[ERROR_CODE_HEADER])
+        data["status"] = error_status(headers[ERROR_CODE_HEADER])
         return _sse("error", _encode(data))
     return _sse("done", msg.data)
 
@@ -183,20 +170,17 @@ async def _write_chunk(response: web.StreamResponse, msg: Msg) -> None:
         await response.write(_sse(chunk.event, bytes(chunk.data)))
 
 
+def _error_event(error: AppError) -> bytes:
+    """An error of the gateway's own as the last event: the envelope plus its HTTP `status`."""
+    return _sse("error", _encode({**msgspec.to_builtins(error.envelope()), "status": error.status}))
+
+
 def _sse(event: str, data: bytes) -> bytes:
     # JSON has no raw newlines, so each event's data is one `data:` line.
     return b"event: " + event.encode() + b"\ndata: " + data + b"\n\n"
 
 
-def _status(text: str) -> int:
-    try:
-        status = int(text)
-    except ValueError:
-        return 502
-    return status if 400 <= status <= 599 else 502
-
-
 def _json_reply(reply: Msg, status: int) -> web.Response:
     if reply.headers and ERROR_CODE_HEADER in reply.headers:
-        return web.Response(status=_status(reply.headers[ERROR_CODE_HEADER]), body=reply.data, content_type="application/json")
+        return web.Response(status=error_status(reply.headers[ERROR_CODE_HEADER]), body=reply.data, content_type="application/json")
     return web.Response(status=status, body=reply.data, content_type="application/json")

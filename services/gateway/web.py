@@ -40,15 +40,13 @@ IMMUTABLE = "public, max-age=31536000, immutable"
 REVALIDATE = "no-cache"
 
 # The page talks only to its own origin and loads nothing from anywhere else (it works offline).
-# lightweight-charts sets element styles from script, hence style-src 'unsafe-inline'.
+# lightweight-charts sets element styles from script, hence style-src 'unsafe-inline'. Only the CSP is
+# the page's own (`security.py` keeps a handler's value); the other security headers come from there.
 SECURITY_HEADERS = {
     "Content-Security-Policy": (
         "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data: blob:; "
         "connect-src 'self'; font-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; form-action 'self'"
     ),
-    "X-Content-Type-Options": "nosniff",
-    "Referrer-Policy": "no-referrer",
-    "X-Frame-Options": "DENY",
 }
 
 

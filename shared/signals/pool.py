@@ -217,9 +217,14 @@ def _series_of(pool: Pool, arrays_by_series: Mapping[SeriesKey, CandleArrays]) -
 
 def condition_at(pool: Pool, arrays_by_series: Mapping[SeriesKey, CandleArrays], times: np.ndarray) -> np.ndarray:
     """The pool's condition (bool) at each close time in `times` — THE evaluator; the rest builds on it."""
+    return _condition(pool, _series_of(pool, arrays_by_series), times)
+
+
+def _condition(pool: Pool, signal_series: Sequence[_SignalSeries], times: np.ndarray) -> np.ndarray:
+    """`condition_at` over series already computed (`_series_of`: the indicators, the costly part)."""
     times = np.asarray(times, dtype=np.int64)
     results = []
-    for signal, series in zip(pool.signals, _series_of(pool, arrays_by_series), strict=True):
+    for signal, series in zip(pool.signals, signal_series, strict=True):
         idx, present = _bars_at(series, signal.period_ms, times)
         results.append(present & series.condition[idx] if series.condition.size else present)
     stacked = np.vstack(results)
@@ -268,10 +273,11 @@ def _num(x: float) -> float | None:
 def evaluate(pool: Pool, arrays_by_series: Mapping[SeriesKey, CandleArrays], at_ms: int) -> Evaluation:
     """The pool at the close `at_ms` (floored to its grid): the live clock's call, same path as `fire_times`."""
     at = at_ms - at_ms % pool.step_ms
-    cond = condition_at(pool, arrays_by_series, np.array([at - pool.step_ms, at], dtype=np.int64))
+    signal_series = _series_of(pool, arrays_by_series)  # once: the condition and the values read the same series
+    cond = _condition(pool, signal_series, np.array([at - pool.step_ms, at], dtype=np.int64))
     values: list[dict[str, Any]] = []
     times = np.array([at], dtype=np.int64)
-    for i, (signal, series) in enumerate(zip(pool.signals, _series_of(pool, arrays_by_series), strict=True)):
+    for i, (signal, series) in enumerate(zip(pool.signals, signal_series, strict=True)):
         idx_arr, present_arr = _bars_at(series, signal.period_ms, times)
         idx, present = int(idx_arr[0]), bool(present_arr[0])
         values.append(

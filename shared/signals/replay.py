@@ -59,8 +59,8 @@ def bars_to_run(
 
 
 def program_trigger(kind: str, time_ms: int, pool: int | None = None, signals: Sequence[Mapping[str, Any]] = ()) -> dict[str, Any]:
-    """`ctx.trigger` of a run started by a pool (`kind` "signal") or a schedule: the fields a live run
-    passes its program (services/executor/live/runs.py: type, pool, signals, time of the trigger)."""
+    """`ctx.trigger` of a run started by a pool (`kind` "signal") or a schedule: type, pool, signals and
+    time of the trigger. The one builder: live runs (services/executor/live/runs.py) and replays call it."""
     return {"type": kind, "pool": pool, "signals": [dict(s) for s in signals], "time": to_iso(time_ms)}
 
 

@@ -224,7 +224,11 @@ async def test_a_restarted_ai_service_has_every_conversation(
     await new.connect()
     await new.serve()
     model_platform.services[model_platform.services.index(old)] = new
-    status, listed = await model_api.get("/api/programs/ai-conversations")
+    for _ in range(100):  # until the gateway sees the restarted service (503 "retry shortly" before that)
+        status, listed = await model_api.get("/api/programs/ai-conversations")
+        if status != 503:
+            break
+        await asyncio.sleep(0.1)
     assert status == 200 and [(c["id"], c["title"]) for c in listed] == [(before["conversation_id"], "remember me")]
     _, messages = await model_api.get(f"/api/programs/ai-conversations/{before['conversation_id']}/messages")
     assert [m["content"] for m in messages] == ["remember me", "kept"]

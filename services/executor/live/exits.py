@@ -39,7 +39,8 @@ from typing import Any
 import structlog
 
 from services.executor.live.ledger import Ledger, entry_id
-from services.executor.live.runs import CLASH_BACKOFF_S, MAX_ATTEMPTS, broker_doc, event_id
+from services.executor.live.accounts import broker_of
+from services.executor.live.runs import CLASH_BACKOFF_S, MAX_ATTEMPTS, event_id
 from shared import subjects
 from shared.market import MarketData
 from shared.market.candles import CandleArrays
@@ -168,7 +169,7 @@ class ExitWatch:
     @staticmethod
     def _entry(owner: str, account: dict[str, Any], seq: int, symbol: str, candle: Candle, key: str) -> dict[str, Any] | None:
         """The ledger entry of the exit (nothing written here), or None when the candle closes nothing."""
-        broker = PaperAccount.from_doc(broker_doc(account))
+        broker = broker_of(account)
         position = broker.positions.get(symbol)
         if position is None or candle.open_ms < position.opened_at:
             return None

@@ -20,6 +20,7 @@ from shared.context import RequestContext
 from shared.errors import NotFound, Unavailable
 from shared.messages.live import PreviewError, PreviewFill, PreviewRejection, PreviewRequest, PreviewResult
 from shared.messages.runs import Decision
+from shared.signals.replay import program_trigger
 from shared.timefmt import to_iso
 
 
@@ -58,7 +59,7 @@ class Preview:
         code, version = await self._programs.code(ctx.owner, int(binding["program_id"]), binding.get("program_version"))
         broker, state = await self._current(ctx.owner, binding)
         at = self._now()
-        trigger = {"type": "manual", "pool": None, "signals": [], "time": to_iso(at)}
+        trigger = program_trigger("manual", at)
         job = binding_job(binding, code, at, broker, state, trigger, self._market_config)
         try:
             outcome = await self._offload(run_job, job, timeout=self._timeout)

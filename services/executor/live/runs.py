@@ -40,6 +40,7 @@ from shared import subjects
 from shared.errors import NotFound
 from shared.messages.base import Event
 from shared.messages.live import ExecutionEvent, OrderEvent, RunOrder
+from shared.signals.replay import program_trigger
 from shared.timefmt import now_ms, to_iso
 from shared.trading.account import PaperAccount
 
@@ -185,7 +186,7 @@ class RunHandler:
         if code is None:
             outcome = _platform_error("program not found (deleted?)", binding, before, trigger)
         else:
-            run_trigger = {k: trigger[k] for k in ("type", "pool", "signals", "time")}
+            run_trigger = program_trigger(order.trigger.type, order.trigger.time_ms, order.trigger.pool, trigger["signals"])
             job = binding_job(binding, code, at, before, dict(binding.get("state") or {}), run_trigger, self._market_config)
             outcome = await self._run_job(job, binding, before, trigger)
         duration_ms = round((time.perf_counter() - started) * 1000, 3)

@@ -21,13 +21,13 @@ import asyncio
 import math
 import threading
 import time
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import msgspec
 
-from shared.lang import CompileResult, RunLimits, compile_program
+from services.executor.work import MIB, CompileCache
+from shared.lang import RunLimits
 from shared.market.recording import Read, RecordingView, indicator_reads
 from shared.market.view import MarketView
 from shared.trading.account import PaperAccount
@@ -134,9 +134,9 @@ def _await(coro: Any) -> Any:
     return _local.loop.run_until_complete(coro)
 
 
-@lru_cache(maxsize=256)
-def _compiled(code: str) -> CompileResult:
-    return compile_program(code)
+_compiled = CompileCache(64 * MIB)
+"""This worker's compiled programs, bounded by estimated bytes (a count bound let big programs fill the
+worker's memory; services/executor/work.py, the test runs' cache; 64 MiB is `compile_cache_mb`'s default)."""
 
 
 def _failure(kind: str, message: str, line: int | None = None, column: int | None = None) -> dict[str, Any]:
@@ -156,7 +156,7 @@ def run_job(job: RunJob, limits: RunLimits | None = None) -> RunOutcome:
     started = time.perf_counter()
     account = PaperAccount.from_doc(job.account)
     before = account.to_doc()
-    compilation = _compiled(job.code)
+    compilation = _compiled.get(job.code)
     if not compilation.ok or compilation.program is None:
         first = compilation.errors[0]
         error = _failure("compile", first.message, first.line, first.column)
