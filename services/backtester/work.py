@@ -16,7 +16,6 @@ import asyncio
 import math
 import time
 from contextlib import AsyncExitStack
-from functools import lru_cache
 from typing import Any
 
 import msgspec
@@ -26,7 +25,8 @@ from services.backtester.bindings import is_binding_selection, replay_bars
 from services.backtester.engine import BacktestProgramError, BacktestSpec, Trigger, run_backtest
 from services.backtester.items import LOGS, marker_columns
 from services.backtester.store import EQUITY, MARKERS, TRADES, TRIGGERS, BacktestStore
-from shared.lang import CompileResult, compile_program
+from shared.lang import CompileResult
+from shared.lang.cache import MIB, CompileCache
 from shared.market import MarketData, MarketRequestError, UnknownSymbolError
 from shared.market.errors import CandleDataError, MarketDataUnavailableError
 from shared.messages.backtests import METRIC_FIELDS
@@ -64,9 +64,11 @@ def init(settings: Settings) -> None:
     _results = _loop.run_until_complete(BacktestStore.open(store))
 
 
-@lru_cache(maxsize=64)
+_compile_cache = CompileCache(64 * MIB)  # per worker process: bounded by bytes, like the executor's
+
+
 def compiled(code: str) -> CompileResult:
-    return compile_program(code)
+    return _compile_cache.get(code)
 
 
 def compile_errors(code: str) -> list[dict[str, Any]]:

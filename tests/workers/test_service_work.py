@@ -13,6 +13,7 @@ from services.executor.runs import Validator
 from services.registry.service import PooledCompileCheck
 from shared.context import RequestContext
 from shared.errors import LimitExceeded
+from shared.lang.cache import estimate_bytes
 from shared.messages.runs import TestRunRequest as RunRequest
 from shared.messages.runs import ValidateRequest
 from shared.settings import Settings
@@ -85,7 +86,7 @@ async def test_the_registry_compile_check_times_out_as_a_limit() -> None:
 def test_the_compile_cache_is_bounded_by_bytes() -> None:
     cache = work.CompileCache(max_bytes=4 * MIB)
     programs = [f"const A = [{','.join([str(i)] * 20_000)}];\nfn run(ctx) {{ ctx.log(len(A)); }}\n" for i in range(10)]
-    sizes = [work.estimate_bytes(p, cache.get(p)) for p in programs]
+    sizes = [estimate_bytes(p, cache.get(p)) for p in programs]
     assert all(size > 1 * MIB for size in sizes)  # a 20,000-element constant is counted as such
     assert cache.used <= cache.max_bytes
     assert 1 <= len(cache) < len(programs)

@@ -26,7 +26,7 @@ from typing import Any
 
 import msgspec
 
-from services.executor.work import MIB, CompileCache
+from shared.lang.cache import MIB, CompileCache
 from shared.lang import RunLimits
 from shared.market.recording import Read, RecordingView, indicator_reads
 from shared.market.view import MarketView
