@@ -18,18 +18,12 @@ from typing import Any
 from aiohttp import web
 
 
-@dataclass
-class FakeOpenAI:
-    script: list[dict[str, Any]] = field(default_factory=list)
-    requests: list[dict[str, Any]] = field(default_factory=list)
-    headers: list[dict[str, str]] = field(default_factory=list)
+class ChatCompletionsServer:
+    """What every stand-in chat-completions server shares: serve `_complete` at `/v1/chat/completions`
+    on a free loopback port (`url` is the API base a provider is pointed at), and stop."""
+
     url: str = ""
     _runner: web.AppRunner | None = None
-
-    def reset(self, *steps: dict[str, Any]) -> None:
-        self.script = list(steps)
-        self.requests.clear()
-        self.headers.clear()
 
     async def start(self) -> None:
         app = web.Application()
@@ -43,6 +37,23 @@ class FakeOpenAI:
     async def stop(self) -> None:
         if self._runner is not None:
             await self._runner.cleanup()
+
+    async def _complete(self, request: web.Request) -> web.StreamResponse:
+        raise NotImplementedError
+
+
+@dataclass
+class FakeOpenAI(ChatCompletionsServer):
+    script: list[dict[str, Any]] = field(default_factory=list)
+    requests: list[dict[str, Any]] = field(default_factory=list)
+    headers: list[dict[str, str]] = field(default_factory=list)
+    url: str = ""
+    _runner: web.AppRunner | None = None
+
+    def reset(self, *steps: dict[str, Any]) -> None:
+        self.script = list(steps)
+        self.requests.clear()
+        self.headers.clear()
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()

@@ -25,11 +25,12 @@ from services.ai.providers.base import ProviderTurn, ToolCall, TurnUsage
 from services.ai.providers.openai_compat import OpenAICompatibleProvider
 from services.ai.tools import TOOL_SPECS
 from shared.errors import BadGateway
+from tests.ai.fake_openai import ChatCompletionsServer
 
 ASK = [{"role": "user", "content": "Which symbols can I trade?"}]
 
 
-class LlamaCppLike:
+class LlamaCppLike(ChatCompletionsServer):
     """Answers like llama-cpp-python's server. `cut`: streams stop after one text chunk, with no
     finish_reason and no `[DONE]`; `ignore_stream`: JSON even to a streamed request (some servers)."""
 
@@ -37,21 +38,6 @@ class LlamaCppLike:
         self.requests: list[dict[str, Any]] = []
         self.cut = False
         self.ignore_stream = False
-        self.url = ""
-        self._runner: web.AppRunner | None = None
-
-    async def start(self) -> None:
-        app = web.Application()
-        app.router.add_post("/v1/chat/completions", self._complete)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self.url = f"http://127.0.0.1:{self._runner.addresses[0][1]}/v1"
-
-    async def stop(self) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
 
     async def _complete(self, request: web.Request) -> web.StreamResponse:
         body = await request.json()
